@@ -1,0 +1,23 @@
+"""Routes of the players API and the JWT token routes."""
+
+from django.urls import path
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
+
+from sessions_project.schema import error_responses
+
+from .views import PlayerMeView, PlayerRegisterView
+
+token_obtain = extend_schema_view(
+    post=extend_schema(operation_id="auth_token", auth=[], responses={200: None, **error_responses(400)})
+)(TokenObtainPairView)
+token_refresh = extend_schema_view(
+    post=extend_schema(operation_id="auth_token_refresh", auth=[], responses={200: None, **error_responses(400)})
+)(TokenRefreshView)
+
+urlpatterns = [
+    path("auth/token", token_obtain.as_view(), name="token-obtain"),
+    path("auth/token/refresh", token_refresh.as_view(), name="token-refresh"),
+    path("players", PlayerRegisterView.as_view(), name="player-register"),
+    path("players/me", PlayerMeView.as_view(), name="player-me"),
+]

@@ -1,0 +1,83 @@
+"""JWT authentication that trusts the token and does not load the user from the database.
+
+The access token carries the player's id, uid, username, staff/superuser flags and API
+scopes (its Django permissions in the `sessions_app` app), written when the token is issued
+or refreshed. Access tokens are short-lived (JWT_ACCESS_SECONDS, 15 minutes by default), so
+a permission change or a deactivation takes effect at the next refresh; in exchange no
+request pays a user lookup.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework_simplejwt.authentication import JWTAuthentication
+from rest_framework_simplejwt.exceptions import InvalidToken
+
+SCOPES_APP = "sessions_app"
+
+
+class TokenPlayer:
+    """The caller as the access token describes it; quacks like a Player for the API."""
+
+    is_authenticated = True
+    is_anonymous = False
+    is_active = True
+
+    def __init__(self, claims: Any):
+        try:
+            self.id = self.pk = int(claims["user_id"])
+            self.uid = claims["uid"]
+            self.username = claims["username"]
+        except (KeyError, TypeError, ValueError):
+            raise InvalidToken("The token does not describe a player.") from None
+        self.is_staff = bool(claims.get("staff", False))
+        self.is_superuser = bool(claims.get("su", False))
+        self._scopes = frozenset(claims.get("scopes", ()))
+
+    def has_perm(self, perm: str, obj: Any = None) -> bool:
+        if self.is_superuser:
+            return True
+        app_label, _, codename = perm.partition(".")
+        return app_label == SCOPES_APP and codename in self._scopes
+
+    def __str__(self) -> str:
+        return self.username
+
+
+def player_claims(player) -> dict[str, Any]:
+    """What an access token says about a player (see the module docstring)."""
+    prefix = SCOPES_APP + "."
+    scopes = sorted(p[len(prefix) :] for p in player.get_all_permissions() if p.startswith(prefix))
+    return {
+        "uid": str(player.uid),
+        "username": player.username,
+        "staff": player.is_staff,
+        "su": player.is_superuser,
+        "scopes": scopes,
+    }
+
+
+class StatelessJWTAuthentication(JWTAuthentication):
+    """`Authorization: jwt <token>` (or JWT / Bearer) without a database lookup."""
+
+    def get_user(self, validated_token) -> TokenPlayer:
+        return TokenPlayer(validated_token)
+
+
+try:  # describe the scheme in the OpenAPI schema (drf-spectacular is installed with the project)
+    from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
+
+    class StatelessJWTScheme(SimpleJWTScheme):
+        target_class = "players_app.authentication.StatelessJWTAuthentication"
+        name = "jwtAuth"
+
+        def get_security_definition(self, auto_schema):
+            return {
+                "type": "apiKey",
+                "in": "header",
+                "name": "Authorization",
+                "description": "`jwt <access token>` (also `JWT` or `Bearer`), from POST /api/v1/auth/token.",
+            }
+except ImportError:  # pragma: no cover
+    pass

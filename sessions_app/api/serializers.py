@@ -1,0 +1,241 @@
+"""Shapes of the sessions API.
+
+Input is validated by explicit DRF serializers. Output is built by `session_document` from a
+`.values()` row: the session document is the hot path of every read, so it skips DRF's
+per-field machinery; `SessionSerializer` declares the same shape for the OpenAPI schema.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils import timezone
+from rest_framework import serializers
+
+from sessions_app.models import LIVE_STATUSES, GameSession, SessionStatus, Visibility
+from sessions_app.services import iso
+
+MAX_TEAMS = 1000
+MAX_TEAM_SIZE = 10_000
+MAX_IDLE_TIMEOUT = 30 * 24 * 3600
+
+
+class WholeNumberField(serializers.IntegerField):
+    """An integer that must be a JSON number with no fraction (not a string, not a boolean)."""
+
+    default_error_messages = {"invalid": "A whole number is required."}
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, (int, float)):
+            self.fail("invalid")
+        if isinstance(data, float):
+            if not data.is_integer():
+                self.fail("invalid")
+            data = int(data)
+        return super().to_internal_value(data)
+
+
+def choice_field(choices, **kwargs) -> serializers.ChoiceField:
+    allowed = ", ".join(value for value, _ in choices)
+    return serializers.ChoiceField(
+        choices=choices,
+        error_messages={"invalid_choice": f'"{{input}}" is not allowed; use one of: {allowed}.'},
+        **kwargs,
+    )
+
+
+class JSONObjectField(serializers.JSONField):
+    default_error_messages = {"not_object": "A JSON object is required."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, dict):
+            self.fail("not_object")
+        return super().to_internal_value(data)
+
+
+class SessionInputSerializer(serializers.Serializer):
+    """The members a client may send on create, PUT and PATCH (read-only members are ignored)."""
+
+    data = JSONObjectField(required=False)
+    hostUid = serializers.UUIDField(source="host_uid", required=False, allow_null=True)
+    invited = serializers.ListField(child=serializers.UUIDField(), required=False, max_length=1000)
+    numTeams = WholeNumberField(source="num_teams", required=False, min_value=0, max_value=MAX_TEAMS)
+    teamSize = WholeNumberField(source="team_size", required=False, min_value=0, max_value=MAX_TEAM_SIZE)
+    password = serializers.CharField(
+        required=False, allow_blank=True, allow_null=True, write_only=True, max_length=128, trim_whitespace=False
+    )
+    serverUid = serializers.UUIDField(source="server_uid", required=False, allow_null=True)
+    status = choice_field(SessionStatus.choices, required=False)
+    visibility = choice_field(Visibility.choices, required=False)
+    users = serializers.ListField(child=serializers.UUIDField(), required=False, max_length=10_000)
+    type = serializers.CharField(required=False, min_length=1, max_length=128)
+    name = serializers.CharField(required=False, min_length=3, max_length=80)
+    desc = serializers.CharField(required=False, min_length=3, max_length=120)
+    highlight = serializers.BooleanField(required=False)
+    workspaceId = serializers.CharField(source="workspace_id", required=False, allow_blank=True, max_length=255)
+    idleTimeout = WholeNumberField(source="idle_timeout", required=False, min_value=0, max_value=MAX_IDLE_TIMEOUT)
+    version = WholeNumberField(required=False, min_value=0, help_text="Required on PUT: the version you read.")
+
+    # Members of the body that name something to change (JSON names).
+    UPDATABLE = frozenset(
+        {
+            "data",
+            "hostUid",
+            "invited",
+            "numTeams",
+            "teamSize",
+            "password",
+            "serverUid",
+            "status",
+            "visibility",
+            "users",
+            "type",
+            "name",
+            "desc",
+            "highlight",
+            "workspaceId",
+            "idleTimeout",
+        }
+    )
+    # JSON member -> the name the services and permission checks use.
+    FIELD_NAMES = {
+        "hostUid": "host_uid",
+        "numTeams": "num_teams",
+        "teamSize": "team_size",
+        "serverUid": "server_uid",
+        "workspaceId": "workspace_id",
+        "idleTimeout": "idle_timeout",
+    }
+
+
+class TeamSerializer(serializers.Serializer):
+    index = serializers.IntegerField()
+    name = serializers.CharField()
+    players = serializers.ListField(child=serializers.UUIDField())
+
+
+class SessionSerializer(serializers.Serializer):
+    """The session document (seed 001, camelCase). `password` is never returned."""
+
+    uid = serializers.UUIDField()
+    dateCreated = serializers.DateTimeField()
+    dateModified = serializers.DateTimeField()
+    version = serializers.IntegerField()
+    data = serializers.DictField()
+    hostUid = serializers.UUIDField(allow_null=True)
+    invited = serializers.ListField(child=serializers.UUIDField(), help_text="Players with a pending invite.")
+    numTeams = serializers.IntegerField()
+    hasPassword = serializers.BooleanField()
+    serverUid = serializers.UUIDField(allow_null=True)
+    status = serializers.ChoiceField(choices=SessionStatus.choices)
+    teams = TeamSerializer(many=True)
+    teamSize = serializers.IntegerField()
+    users = serializers.ListField(child=serializers.UUIDField(), help_text="Members, in joining order.")
+    visibility = serializers.ChoiceField(choices=Visibility.choices)
+    type = serializers.CharField()
+    name = serializers.CharField()
+    desc = serializers.CharField()
+    highlight = serializers.BooleanField()
+    workspaceId = serializers.CharField()
+    idleTimeout = serializers.IntegerField(help_text="Seconds without a write or heartbeat before it closes; 0: never.")
+    closesAt = serializers.DateTimeField(allow_null=True)
+    closedAt = serializers.DateTimeField(allow_null=True)
+
+
+class SessionCountSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+
+
+class JoinSerializer(serializers.Serializer):
+    password = serializers.CharField(required=False, allow_blank=True, allow_null=True, trim_whitespace=False)
+    team = WholeNumberField(required=False, allow_null=True, min_value=0, help_text="0-based team index.")
+
+
+class PlayerRefSerializer(serializers.Serializer):
+    player = serializers.UUIDField(help_text="The player's uid.")
+
+
+# Columns of a session row that the document is built from (one query, no joins but the host).
+DOCUMENT_COLUMNS = (
+    "pk",
+    "uid",
+    "date_created",
+    "date_modified",
+    "version",
+    "data",
+    "host__uid",
+    "invites_doc",
+    "num_teams",
+    "password_hash",
+    "server_uid",
+    "status",
+    "teams_doc",
+    "team_size",
+    "users_doc",
+    "visibility",
+    "type",
+    "name",
+    "desc",
+    "highlight",
+    "workspace_id",
+    "idle_timeout",
+    "closes_at",
+    "closed_at",
+    "idle_deadline",
+)
+
+
+def effective_status(row: dict[str, Any], now) -> tuple[str, Any]:
+    """(status, closedAt) as of now: a live session past closesAt or its idle deadline reads
+    as closed, closed at that deadline, before any sweeper has recorded it."""
+    status = row["status"]
+    if status in LIVE_STATUSES:
+        deadlines = [t for t in (row["closes_at"], row["idle_deadline"]) if t is not None]
+        if deadlines:
+            due = min(deadlines)
+            if due <= now:
+                return SessionStatus.CLOSED.value, due
+    return status, row["closed_at"]
+
+
+def session_document(row: dict[str, Any], now=None) -> dict[str, Any]:
+    """The JSON session document from a row of DOCUMENT_COLUMNS."""
+    now = now or timezone.now()
+    now_iso = iso(now)
+    status, closed_at = effective_status(row, now)
+    host_uid = row["host__uid"]
+    server_uid = row["server_uid"]
+    return {
+        "uid": str(row["uid"]),
+        "dateCreated": iso(row["date_created"]),
+        "dateModified": iso(row["date_modified"]),
+        "version": row["version"],
+        "data": row["data"],
+        "hostUid": str(host_uid) if host_uid else None,
+        "invited": [i["uid"] for i in row["invites_doc"] if i["expiresAt"] is None or i["expiresAt"] > now_iso],
+        "numTeams": row["num_teams"],
+        "hasPassword": bool(row["password_hash"]),
+        "serverUid": str(server_uid) if server_uid else None,
+        "status": status,
+        "teams": row["teams_doc"],
+        "teamSize": row["team_size"],
+        "users": row["users_doc"],
+        "visibility": row["visibility"],
+        "type": row["type"],
+        "name": row["name"],
+        "desc": row["desc"],
+        "highlight": row["highlight"],
+        "workspaceId": row["workspace_id"],
+        "idleTimeout": row["idle_timeout"],
+        "closesAt": iso(row["closes_at"]),
+        "closedAt": iso(closed_at) if status == SessionStatus.CLOSED else None,
+    }
+
+
+def session_row(session_id: int) -> dict[str, Any]:
+    return GameSession.objects.filter(pk=session_id).values(*DOCUMENT_COLUMNS).get()
+
+
+def document_for(session: GameSession) -> dict[str, Any]:
+    """The document of a session just written (re-read: one query)."""
+    return session_document(session_row(session.pk))

@@ -1,0 +1,300 @@
+"""The sessions resource (seeds 000 and 001) and its lifecycle actions (seed 004).
+
+Views are thin: they find the session the caller may see (404 otherwise), check who may act
+(403), validate the body (400) and call one service in `sessions_app.services`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.db.models import QuerySet
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status, viewsets
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from sessions_app import permissions, services
+from sessions_app.filters import GameSessionFilterSet, parse_sort
+from sessions_app.models import GameSession
+from sessions_project.errors import InvalidInput, NotFound, field_error
+from sessions_project.pagination import LimitSkipPagination
+from sessions_project.schema import error_responses
+
+from .serializers import (
+    DOCUMENT_COLUMNS,
+    JoinSerializer,
+    SessionCountSerializer,
+    SessionInputSerializer,
+    SessionSerializer,
+    document_for,
+    session_document,
+)
+
+UID_PARAMETER = OpenApiParameter("uid", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The session's uid.")
+SORT_PARAMETER = OpenApiParameter(
+    "sort",
+    OpenApiTypes.STR,
+    OpenApiParameter.QUERY,
+    description=(
+        'A JSON object of members and directions, applied in order, e.g. {"dateCreated":"DESC"}. '
+        "Sortable: uid, dateCreated, dateModified, version, status, visibility, numTeams, teamSize, "
+        "type, name, highlight, workspaceId, closesAt. Default newest first; uid ASC always breaks ties."
+    ),
+)
+IF_MATCH = OpenApiParameter(
+    "If-Match", OpenApiTypes.STR, OpenApiParameter.HEADER, description="The ETag you read; 412 if stale."
+)
+SESSION_PASSWORD = OpenApiParameter(
+    "X-Session-Password",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    description="The join password (GET has no body); the body's `password` works on POST.",
+)
+CLOSE_AFTER = OpenApiParameter(
+    "closeAfter",
+    OpenApiTypes.INT,
+    OpenApiParameter.QUERY,
+    description=(
+        "Seconds, 0 to 3600. Present: close instead of delete (0 closes now; N > 0 puts the session "
+        "in closing until closesAt). Absent: delete the session."
+    ),
+)
+SESSION_EXAMPLE = OpenApiExample(
+    "Create",
+    value={"numTeams": 2, "teamSize": 4, "visibility": "public", "password": "s3cret", "data": {"map": "dust"}},
+    request_only=True,
+)
+
+
+def parse_uid(value: str, field: str = "uid") -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        message = f"{value!r} is not a valid UUID."
+        raise InvalidInput(message, code="invalid_uuid", errors=[field_error(field, message, "invalid_uuid")]) from None
+
+
+def visible_session(request: Request, uid: str) -> GameSession:
+    """The session with this uid if the caller may see it; 400 for a malformed uid, else 404."""
+    session = GameSession.objects.visible_to(request.user).filter(uid=parse_uid(uid)).first()
+    if session is None:
+        raise NotFound("No such session.", code="session_not_found")
+    return session
+
+
+def session_response(session: GameSession, status_code: int = 200) -> Response:
+    document = document_for(session)
+    return Response(
+        document, status=status_code, headers={"ETag": services.etag_for(document["uid"], document["version"])}
+    )
+
+
+def request_object(request: Request) -> dict[str, Any]:
+    if not isinstance(request.data, dict):
+        raise InvalidInput("The body must be a JSON object.", code="not_an_object")
+    return request.data
+
+
+class SessionViewSet(viewsets.GenericViewSet):
+    """Sessions: list, count, create, truncate, read, update, delete or close, join, leave."""
+
+    lookup_field = "uid"
+    serializer_class = SessionSerializer
+    filterset_class = GameSessionFilterSet
+    pagination_class = LimitSkipPagination
+    queryset = GameSession.objects.none()  # for the schema; get_queryset is what runs
+
+    def get_queryset(self) -> QuerySet[GameSession]:
+        return GameSession.objects.visible_to(self.request.user).with_effective_status()
+
+    def get_permissions(self):
+        if self.action == "truncate":
+            return [*super().get_permissions(), permissions.CanTruncateSessions()]
+        return super().get_permissions()
+
+    @extend_schema(
+        operation_id="sessions_list",
+        parameters=[SORT_PARAMETER],
+        responses={200: SessionSerializer(many=True), **error_responses(400)},
+    )
+    def list(self, request: Request) -> Response:
+        """The sessions the caller may see, newest first; a plain array (no COUNT query)."""
+        queryset = self.filter_queryset(self.get_queryset()).order_by(*parse_sort(request.query_params.get("sort")))
+        page = self.paginate_queryset(queryset.values(*DOCUMENT_COLUMNS))
+        return Response([session_document(row) for row in page])
+
+    @extend_schema(operation_id="sessions_count", responses={200: SessionCountSerializer, **error_responses(400)})
+    def count(self, request: Request) -> Response:
+        """How many sessions the list would hold, with the same filters."""
+        return Response({"count": self.filter_queryset(self.get_queryset()).count()})
+
+    @extend_schema(
+        operation_id="sessions_create",
+        request=SessionInputSerializer,
+        responses={201: SessionSerializer, **error_responses(400, 403, 409)},
+        examples=[SESSION_EXAMPLE],
+    )
+    def create(self, request: Request) -> Response:
+        serializer = SessionInputSerializer(data=request_object(request))
+        serializer.is_valid(raise_exception=True)
+        values = dict(serializer.validated_data)
+        values.pop("version", None)
+        session = services.session_create(actor=request.user, values=values)
+        return session_response(session, status.HTTP_201_CREATED)
+
+    @extend_schema(
+        operation_id="sessions_truncate",
+        request=None,
+        responses={200: OpenApiResponse(description="Every session was deleted."), **error_responses(403)},
+    )
+    def truncate(self, request: Request) -> Response:
+        """Delete every session (needs the truncate_sessions permission)."""
+        return Response({"deleted": services.session_truncate()})
+
+    @extend_schema(
+        operation_id="sessions_retrieve",
+        parameters=[UID_PARAMETER],
+        responses={
+            200: SessionSerializer,
+            304: OpenApiResponse(description="If-None-Match matched the ETag."),
+            **error_responses(400, 404),
+        },
+    )
+    def retrieve(self, request: Request, uid: str) -> Response:
+        """One session; a strong ETag derived from uid and version."""
+        row = GameSession.objects.visible_to(request.user).filter(uid=parse_uid(uid)).values(*DOCUMENT_COLUMNS).first()
+        if row is None:
+            raise NotFound("No such session.", code="session_not_found")
+        etag = services.etag_for(row["uid"], row["version"])
+        if request.headers.get("If-None-Match") == etag:
+            return Response(status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
+        return Response(session_document(row), headers={"ETag": etag})
+
+    def _update(self, request: Request, uid: str, *, partial: bool) -> Response:
+        session = visible_session(request, uid)
+        body = request_object(request)
+        names = SessionInputSerializer.FIELD_NAMES
+        fields = {names.get(key, key) for key in body if key in SessionInputSerializer.UPDATABLE}
+        permissions.authorize_session_update(request.user, session, fields - {"users"})
+        serializer = SessionInputSerializer(data=body, partial=True)
+        serializer.is_valid(raise_exception=True)
+        values = dict(serializer.validated_data)
+        version = values.pop("version", None)
+        if not partial and version is None:
+            message = "PUT must carry the version you read."
+            raise InvalidInput(message, code="version_required", errors=[field_error("version", message, "required")])
+        if "users" in values and sorted(str(u) for u in values["users"]) == sorted(session.users_doc):
+            del values["users"]  # naming only the current members changes nothing
+        if not values:
+            raise InvalidInput("The body names no member to update.", code="nothing_to_update")
+        session = services.session_update(
+            session_id=session.pk,
+            actor=request.user,
+            values=values,
+            expected_version=version,
+            if_match=request.headers.get("If-Match"),
+        )
+        return session_response(session)
+
+    @extend_schema(
+        operation_id="sessions_update",
+        parameters=[UID_PARAMETER, IF_MATCH],
+        request=SessionInputSerializer,
+        responses={200: SessionSerializer, **error_responses(400, 403, 404, 409, 412)},
+    )
+    def update(self, request: Request, uid: str) -> Response:
+        """Update with `version` (required). Members left out keep their values."""
+        return self._update(request, uid, partial=False)
+
+    @extend_schema(
+        operation_id="sessions_partial_update",
+        parameters=[UID_PARAMETER, IF_MATCH],
+        request=SessionInputSerializer,
+        responses={200: SessionSerializer, **error_responses(400, 403, 404, 409, 412)},
+    )
+    def partial_update(self, request: Request, uid: str) -> Response:
+        """Partial update; `version` optional. name/desc/highlight need customise_session."""
+        return self._update(request, uid, partial=True)
+
+    @extend_schema(
+        operation_id="sessions_destroy",
+        parameters=[UID_PARAMETER, CLOSE_AFTER],
+        request=None,
+        responses={200: SessionSerializer, **error_responses(400, 403, 404, 409)},
+    )
+    def destroy(self, request: Request, uid: str) -> Response:
+        """Delete the session, or with closeAfter close it (answering with the session)."""
+        session = visible_session(request, uid)
+        permissions.authorize_session_manage(request.user, session)
+        raw = request.query_params.get("closeAfter")
+        if raw is None:
+            services.session_delete(session_id=session.pk, actor=request.user)
+            return Response({"uid": str(session.uid), "deleted": True})
+        if not raw.isdigit() or int(raw) > services.CLOSE_AFTER_MAX:
+            message = f"closeAfter must be whole seconds from 0 to {services.CLOSE_AFTER_MAX}."
+            raise InvalidInput(message, errors=[field_error("closeAfter", message, "out_of_range")])
+        session = services.session_close(session_id=session.pk, actor=request.user, close_after=int(raw))
+        return session_response(session)
+
+    @extend_schema(
+        methods=["POST"],
+        operation_id="sessions_join",
+        parameters=[UID_PARAMETER, SESSION_PASSWORD],
+        request=JoinSerializer,
+        responses={200: SessionSerializer, **error_responses(400, 403, 404, 409, 429)},
+    )
+    @extend_schema(
+        methods=["GET"],
+        operation_id="sessions_join_get",
+        parameters=[UID_PARAMETER, SESSION_PASSWORD],
+        responses={200: SessionSerializer, **error_responses(400, 403, 404, 409, 429)},
+    )
+    def join(self, request: Request, uid: str) -> Response:
+        """Join (POST, or GET as the seed has it): password, capacity, team placement."""
+        session = visible_session(request, uid)
+        body = request_object(request) if request.method == "POST" and request.data else {}
+        serializer = JoinSerializer(data=body)
+        serializer.is_valid(raise_exception=True)
+        password = serializer.validated_data.get("password") or request.headers.get("X-Session-Password")
+        session = services.session_join(
+            session_id=session.pk,
+            actor=request.user,
+            password=password,
+            team=serializer.validated_data.get("team"),
+        )
+        return session_response(session)
+
+    @extend_schema(
+        methods=["POST"],
+        operation_id="sessions_leave",
+        parameters=[UID_PARAMETER],
+        request=None,
+        responses={200: SessionSerializer, **error_responses(400, 404, 409)},
+    )
+    @extend_schema(
+        methods=["GET"],
+        operation_id="sessions_leave_get",
+        parameters=[UID_PARAMETER],
+        responses={200: SessionSerializer, **error_responses(400, 404, 409)},
+    )
+    def leave(self, request: Request, uid: str) -> Response:
+        """Leave (POST, or GET as the seed has it); the host hands over to the earliest member."""
+        session = visible_session(request, uid)
+        session = services.session_leave(session_id=session.pk, actor=request.user)
+        return session_response(session)
+
+    @extend_schema(
+        operation_id="sessions_heartbeat",
+        parameters=[UID_PARAMETER],
+        request=None,
+        responses={200: SessionSerializer, **error_responses(400, 403, 404, 409)},
+    )
+    def heartbeat(self, request: Request, uid: str) -> Response:
+        """Keep the session from going idle; does not move version."""
+        session = visible_session(request, uid)
+        permissions.authorize_heartbeat(request.user, session)
+        session = services.session_heartbeat(session_id=session.pk, actor=request.user)
+        return session_response(session)

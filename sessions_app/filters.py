@@ -1,0 +1,83 @@
+"""Filters and the seed's `sort` object for GET /sessions and /sessions/count."""
+
+from __future__ import annotations
+
+import json
+
+import django_filters
+from django.db.models import Exists, OuterRef, Q
+
+from sessions_project.errors import InvalidInput, field_error
+
+from .models import GameSession, Membership, SessionStatus, Visibility
+
+
+class GameSessionFilterSet(django_filters.FilterSet):
+    """status filters on the status as of now (a session past closesAt reads as closed)."""
+
+    status = django_filters.ChoiceFilter(choices=SessionStatus.choices, field_name="effective_status")
+    visibility = django_filters.ChoiceFilter(choices=Visibility.choices)
+    hostUid = django_filters.UUIDFilter(field_name="host__uid", label="Host's uid")
+    serverUid = django_filters.UUIDFilter(field_name="server_uid", label="Server's uid")
+    user = django_filters.UUIDFilter(method="filter_user", label="A member's uid")
+    type = django_filters.CharFilter(field_name="type")
+    highlight = django_filters.BooleanFilter(field_name="highlight")
+    workspaceId = django_filters.CharFilter(field_name="workspace_id", label="Workspace ID")
+    search = django_filters.CharFilter(method="filter_search", label="Part of the session's name")
+
+    class Meta:
+        model = GameSession
+        fields: list[str] = []
+
+    def filter_user(self, queryset, name, value):
+        return queryset.filter(Exists(Membership.objects.filter(session=OuterRef("pk"), player__uid=value)))
+
+    def filter_search(self, queryset, name, value):
+        return queryset.filter(Q(name__icontains=value))
+
+
+# JSON member -> ORM field for `sort`.
+SORTABLE = {
+    "uid": "uid",
+    "dateCreated": "date_created",
+    "dateModified": "date_modified",
+    "version": "version",
+    "status": "effective_status",
+    "visibility": "visibility",
+    "numTeams": "num_teams",
+    "teamSize": "team_size",
+    "type": "type",
+    "name": "name",
+    "highlight": "highlight",
+    "workspaceId": "workspace_id",
+    "closesAt": "closes_at",
+}
+DEFAULT_ORDER = ["-date_created"]
+
+
+def _sort_error(message: str) -> InvalidInput:
+    return InvalidInput(message, code="invalid_sort", errors=[field_error("sort", message, "invalid_sort")])
+
+
+def parse_sort(raw: str | None) -> list[str]:
+    """`sort={"dateCreated":"DESC","uid":"ASC"}` -> ORM ordering, always ending in uid ASC
+    so that pages never overlap."""
+    if raw is None or raw == "":
+        order = list(DEFAULT_ORDER)
+    else:
+        try:
+            spec = json.loads(raw)
+        except ValueError:
+            raise _sort_error('sort must be a JSON object such as {"dateCreated":"DESC"}.') from None
+        if not isinstance(spec, dict) or not spec:
+            raise _sort_error('sort must be a non-empty JSON object such as {"dateCreated":"DESC"}.')
+        order = []
+        for member, direction in spec.items():
+            if member not in SORTABLE:
+                raise _sort_error(f"Cannot sort by {member!r}; sortable: {', '.join(SORTABLE)}.")
+            if not isinstance(direction, str) or direction.upper() not in ("ASC", "DESC"):
+                raise _sort_error(f"The direction of {member!r} must be ASC or DESC.")
+            order.append(("-" if direction.upper() == "DESC" else "") + SORTABLE[member])
+    if "uid" not in order and "-uid" not in order:
+        order.append("uid")
+    return order

@@ -1,0 +1,376 @@
+"""Sessions and everything that hangs on them: teams, members, invites, reservations, scores.
+
+The tables (Membership, Team, Invite) are the truth. A session row also carries its rendered
+`users`, `teams` and `invited` members (`users_doc`, `teams_doc`, `invites_doc`), rewritten by
+`services.session_commit` in the same transaction as every change that moves `version`: a
+session document is then one row, so reads cost one query whatever a session holds.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Case, Exists, F, OuterRef, Q, Value, When
+from django.utils import timezone
+
+
+class SessionStatus(models.TextChoices):
+    OPEN = "open", "open"
+    IN_PROGRESS = "in_progress", "in progress"
+    CLOSING = "closing", "closing"
+    CLOSED = "closed", "closed"
+
+
+class Visibility(models.TextChoices):
+    PUBLIC = "public", "public"
+    PRIVATE = "private", "private"
+
+
+LIVE_STATUSES = (SessionStatus.OPEN, SessionStatus.IN_PROGRESS, SessionStatus.CLOSING)
+
+# The API scopes, as Django permissions on GameSession (checked as "sessions_app.<codename>").
+SCOPE_ANY = "session:*"
+SCOPE_READ_PLAYER_ANY = "session:read-player:any"
+SCOPE_READ_PLAYER_SELF = "session:read-player:self"
+PERM_CUSTOMISE = "customise_session"
+PERM_TRUNCATE = "truncate_sessions"
+
+
+def perm(codename: str) -> str:
+    return f"sessions_app.{codename}"
+
+
+class GameSessionQuerySet(models.QuerySet):
+    """Named reads: visibility for a caller, and the status as of now."""
+
+    def due_q(self, now=None) -> Q:
+        """Live sessions whose closesAt or idle deadline has passed: they read as closed."""
+        now = now or timezone.now()
+        return Q(status__in=LIVE_STATUSES) & (Q(closes_at__lte=now) | Q(idle_deadline__lte=now))
+
+    def with_effective_status(self, now=None):
+        """Annotate `effective_status`: `closed` once due, even before the sweeper ran."""
+        return self.annotate(
+            effective_status=Case(
+                When(self.due_q(now), then=Value(SessionStatus.CLOSED.value)),
+                default=F("status"),
+                output_field=models.CharField(),
+            )
+        )
+
+    def due(self, now=None):
+        return self.filter(self.due_q(now))
+
+    def visible_to(self, user):
+        """Sessions the caller may see: public ones and private ones it hosts, belongs to,
+        is invited to (pending, unexpired) or holds an active reservation in; all for session:*."""
+        if user.has_perm(perm(SCOPE_ANY)):
+            return self
+        return self.filter(visibility_q(user.id))
+
+
+def visibility_q(player_id: int, now=None) -> Q:
+    now = now or timezone.now()
+    return (
+        Q(visibility=Visibility.PUBLIC)
+        | Q(host_id=player_id)
+        | Exists(Membership.objects.filter(session=OuterRef("pk"), player_id=player_id))
+        | Exists(Invite.objects.pending(now).filter(session=OuterRef("pk"), player_id=player_id))
+        | Exists(Reservation.objects.active(now).filter(session=OuterRef("pk"), player_id=player_id))
+    )
+
+
+class GameSession(models.Model):
+    """A real-time interaction between a group of players (seed 001's Session)."""
+
+    uid = models.UUIDField("UID", default=uuid.uuid4, unique=True, editable=False)
+    date_created = models.DateTimeField(default=timezone.now, db_index=True, editable=False)
+    date_modified = models.DateTimeField(default=timezone.now, editable=False)
+    version = models.PositiveIntegerField(default=0, editable=False)
+    data = models.JSONField(default=dict, blank=True)
+    host = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="hosted_sessions",
+        help_text="Empty: the session belongs to the system and any member may modify its data.",
+    )
+    creator = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="created_sessions",
+        editable=False,
+    )
+    server_uid = models.UUIDField("server UID", null=True, blank=True, db_index=True)
+    status = models.CharField(max_length=16, choices=SessionStatus.choices, default=SessionStatus.OPEN)
+    visibility = models.CharField(max_length=16, choices=Visibility.choices, default=Visibility.PUBLIC)
+    num_teams = models.PositiveIntegerField(default=0)
+    team_size = models.PositiveIntegerField(default=0)
+    password_hash = models.CharField(max_length=256, blank=True, default="", editable=False)
+    type = models.CharField(max_length=128, default="default", db_index=True)
+    name = models.CharField(max_length=80, blank=True, default="")
+    desc = models.CharField("description", max_length=120, blank=True, default="")
+    highlight = models.BooleanField(default=False)
+    workspace_id = models.CharField("workspace ID", max_length=255, blank=True, default="", db_index=True)
+    is_imported = models.BooleanField(default=False, editable=False, help_text="Created by a score import.")
+    idle_timeout = models.PositiveIntegerField(
+        default=0, help_text="Seconds without a write or heartbeat before the session closes; 0: never."
+    )
+    last_activity_at = models.DateTimeField(default=timezone.now, editable=False)
+    idle_deadline = models.DateTimeField(null=True, blank=True, editable=False)
+    closes_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Rendered members of the session document (see the module docstring).
+    users_doc = models.JSONField(default=list, editable=False)
+    teams_doc = models.JSONField(default=list, editable=False)
+    invites_doc = models.JSONField(default=list, editable=False)
+
+    objects = GameSessionQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "session"
+        verbose_name_plural = "sessions"
+        ordering = ["-date_created", "uid"]
+        indexes = [
+            models.Index(fields=["status", "closes_at"], name="session_status_closes"),
+            models.Index(fields=["status", "idle_deadline"], name="session_status_idle"),
+            models.Index(fields=["visibility", "-date_created"], name="session_visibility_created"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=[s.value for s in SessionStatus]), name="session_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(visibility__in=[v.value for v in Visibility]), name="session_visibility_valid"
+            ),
+        ]
+        permissions = [
+            (SCOPE_ANY, "May do anything to any session (game servers, operators)"),
+            (SCOPE_READ_PLAYER_ANY, "May read any player's sessions"),
+            (SCOPE_READ_PLAYER_SELF, "May read one's own sessions"),
+            (PERM_CUSTOMISE, "May name, describe and highlight the sessions one hosts"),
+            (PERM_TRUNCATE, "May delete every session at once (DELETE /sessions)"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name or str(self.uid)
+
+    @property
+    def has_password(self) -> bool:
+        return bool(self.password_hash)
+
+    @property
+    def capacity(self) -> int | None:
+        """numTeams x teamSize when both are above 0; None means no limit."""
+        if self.num_teams > 0 and self.team_size > 0:
+            return self.num_teams * self.team_size
+        return None
+
+    def due_at(self):
+        """When time closes this live session (closesAt or idle deadline), or None."""
+        times = [t for t in (self.closes_at, self.idle_deadline) if t is not None]
+        return min(times) if times else None
+
+    def effective_status(self, now=None) -> str:
+        now = now or timezone.now()
+        due = self.due_at()
+        if self.status != SessionStatus.CLOSED and due is not None and due <= now:
+            return SessionStatus.CLOSED
+        return self.status
+
+
+class Team(models.Model):
+    """One of a session's `numTeams` teams; `teamSize` limits its players."""
+
+    session = models.ForeignKey(GameSession, on_delete=models.CASCADE, related_name="teams")
+    index = models.PositiveIntegerField()
+    name = models.CharField(max_length=80)
+
+    class Meta:
+        ordering = ["session", "index"]
+        constraints = [models.UniqueConstraint(fields=["session", "index"], name="team_unique_index")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    """A player in a session's `users`, and its team."""
+
+    session = models.ForeignKey(GameSession, on_delete=models.CASCADE, related_name="memberships")
+    player = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="memberships")
+    joined_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["joined_at", "id"]
+        constraints = [models.UniqueConstraint(fields=["session", "player"], name="membership_unique_player")]
+        indexes = [models.Index(fields=["player", "session"], name="membership_player")]
+
+    def __str__(self) -> str:
+        return f"{self.player_id} in {self.session_id}"
+
+
+class InviteState(models.TextChoices):
+    PENDING = "pending", "pending"
+    ACCEPTED = "accepted", "accepted"
+    DECLINED = "declined", "declined"
+    REVOKED = "revoked", "revoked"
+    EXPIRED = "expired", "expired"
+
+
+class InviteQuerySet(models.QuerySet):
+    def pending(self, now=None):
+        """Pending and not past `expires_at`: the one rule for `invited`, visibility and views."""
+        now = now or timezone.now()
+        return self.filter(state=InviteState.PENDING).filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+
+
+class Invite(models.Model):
+    """The host's invitation of a player into a session."""
+
+    session = models.ForeignKey(GameSession, on_delete=models.CASCADE, related_name="invites")
+    player = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="invites")
+    inviting_player = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="sent_invites"
+    )
+    state = models.CharField(max_length=16, choices=InviteState.choices, default=InviteState.PENDING)
+    date_created = models.DateTimeField(default=timezone.now, db_index=True)
+    date_modified = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    objects = InviteQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["date_created", "id"]
+        constraints = [
+            # A pending invite that has expired by time still holds this slot until it is
+            # marked expired (services do that before inviting again).
+            models.UniqueConstraint(
+                fields=["session", "player"],
+                condition=Q(state="pending"),
+                name="invite_one_pending_per_player",
+            ),
+        ]
+        indexes = [models.Index(fields=["player", "state"], name="invite_player_state")]
+
+    def __str__(self) -> str:
+        return f"invite {self.pk} ({self.state})"
+
+    def is_pending(self, now=None) -> bool:
+        now = now or timezone.now()
+        return self.state == InviteState.PENDING and (self.expires_at is None or self.expires_at > now)
+
+
+class ReservationQuerySet(models.QuerySet):
+    def active(self, now=None):
+        """Not yet expired: an active reservation holds a place against capacity."""
+        return self.filter(expires_at__gt=now or timezone.now())
+
+
+class Reservation(models.Model):
+    """A place held in a session for one player until it joins, is cancelled or expires.
+
+    Using or cancelling a reservation deletes it; expiry is by time alone, so an expired row
+    frees its place without any job (the sweeper deletes expired rows later)."""
+
+    session = models.ForeignKey(GameSession, on_delete=models.CASCADE, related_name="reservations")
+    player = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reservations")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    date_created = models.DateTimeField(default=timezone.now, db_index=True)
+    expires_at = models.DateTimeField(db_index=True)
+
+    objects = ReservationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["date_created", "id"]
+        constraints = [models.UniqueConstraint(fields=["session", "player"], name="reservation_unique_player")]
+        indexes = [models.Index(fields=["player", "expires_at"], name="reservation_player")]
+
+    def __str__(self) -> str:
+        return f"reservation {self.pk}"
+
+
+class JoinPasswordFailure(models.Model):
+    """A wrong or missing join password, kept a minute to throttle guessing across workers."""
+
+    session = models.ForeignKey(GameSession, on_delete=models.CASCADE, related_name="+")
+    player = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["session", "player", "at"], name="join_failure_lookup")]
+
+    def __str__(self) -> str:
+        return f"join password failure {self.pk}"
+
+
+class Song(models.Model):
+    """A song of the catalog."""
+
+    title = models.CharField(max_length=200, db_index=True)
+    artist = models.CharField(max_length=200, db_index=True)
+    subtitle = models.CharField(max_length=200, blank=True, default="")
+    genre = models.CharField(max_length=100, blank=True, default="")
+    bpm = models.DecimalField("BPM", max_digits=7, decimal_places=2, null=True, blank=True)
+    length_seconds = models.PositiveIntegerField(null=True, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    date_created = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["title", "artist", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.artist} - {self.title}"
+
+
+class Chart(models.Model):
+    """A playable chart of a song, at a difficulty."""
+
+    song = models.ForeignKey(Song, on_delete=models.CASCADE, related_name="charts")
+    difficulty = models.CharField(max_length=64, db_index=True)
+    level = models.DecimalField(max_digits=6, decimal_places=2, null=True, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    date_created = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["song", "difficulty", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.song} [{self.difficulty}]"
+
+
+class Score(models.Model):
+    """A score a player achieved on a chart, recorded in a session."""
+
+    session = models.ForeignKey(GameSession, on_delete=models.CASCADE, related_name="scores")
+    player = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="scores")
+    chart = models.ForeignKey(Chart, on_delete=models.PROTECT, related_name="scores")
+    value = models.DecimalField(max_digits=20, decimal_places=6)
+    grade = models.CharField(max_length=32, blank=True, default="")
+    lamp = models.CharField(max_length=32, blank=True, default="")
+    data = models.JSONField(default=dict, blank=True)
+    time_achieved = models.DateTimeField(default=timezone.now, db_index=True)
+    client_id = models.CharField("client ID", max_length=128, null=True, blank=True)
+    date_created = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["time_achieved", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["player", "client_id"],
+                condition=Q(client_id__isnull=False),
+                name="score_unique_client_id",
+            )
+        ]
+        indexes = [models.Index(fields=["session", "time_achieved"], name="score_session_time")]
+
+    def __str__(self) -> str:
+        return f"score {self.pk}"

@@ -1,0 +1,74 @@
+"""Who may do what to a session. Pure functions over the caller and the session row (no
+queries): views call them before validating input (403 comes before 400), and services call
+them again under the row lock."""
+
+from __future__ import annotations
+
+from rest_framework.permissions import BasePermission
+
+from sessions_project.errors import Forbidden
+
+from .models import PERM_CUSTOMISE, PERM_TRUNCATE, SCOPE_ANY, GameSession, perm
+
+# Members any member of a system (host-less) session may change (seed 001: "any member may
+# modify the session data").
+SYSTEM_MEMBER_FIELDS = frozenset({"data"})
+# Seed 002's customisation: the host with customise_session, or session:*.
+CUSTOMISE_FIELDS = frozenset({"name", "desc", "highlight"})
+
+
+def is_operator(user) -> bool:
+    """session:* accounts (game servers, operators; superusers hold every permission)."""
+    return user.has_perm(perm(SCOPE_ANY))
+
+
+def is_host(user, session: GameSession) -> bool:
+    return session.host_id is not None and session.host_id == user.id
+
+
+def is_member(user, session: GameSession) -> bool:
+    """From the session's rendered `users` (kept in step with Membership under the row lock)."""
+    return str(user.uid) in session.users_doc
+
+
+def authorize_session_update(user, session: GameSession, fields: set[str]) -> None:
+    """403 unless the caller may change these members of the session."""
+    if is_operator(user):
+        return
+    if fields & CUSTOMISE_FIELDS and not (is_host(user, session) and user.has_perm(perm(PERM_CUSTOMISE))):
+        raise Forbidden(
+            "Only the session's host holding customise_session may change name, desc or highlight.",
+            code="customise_forbidden",
+        )
+    if is_host(user, session):
+        return
+    if session.host_id is None and is_member(user, session) and fields <= SYSTEM_MEMBER_FIELDS:
+        return
+    if session.host_id is None:
+        raise Forbidden("In a session without a host, members may change only its data.", code="not_host")
+    raise Forbidden("Only the session's host may change it.", code="not_host")
+
+
+def authorize_session_manage(user, session: GameSession) -> None:
+    """Delete, close, invite, reserve, kick, move players: the host or session:*."""
+    if not (is_operator(user) or is_host(user, session)):
+        raise Forbidden("Only the session's host may do this.", code="not_host")
+
+
+def authorize_heartbeat(user, session: GameSession) -> None:
+    """The host, a member of a system session, or session:* keep a session alive."""
+    if is_operator(user) or is_host(user, session):
+        return
+    if session.host_id is None and is_member(user, session):
+        return
+    raise Forbidden("Only the host (or, without a host, a member) may keep the session alive.", code="not_host")
+
+
+class CanTruncateSessions(BasePermission):
+    """DELETE /sessions needs its own permission; session:* alone is not enough."""
+
+    message = "Truncating sessions needs the truncate_sessions permission."
+    code = "truncate_forbidden"
+
+    def has_permission(self, request, view) -> bool:
+        return bool(request.user and request.user.has_perm(perm(PERM_TRUNCATE)))

@@ -1,0 +1,225 @@
+"""One error format for the whole API: RFC 9457 problem details with a stable `code`.
+
+Domain code raises `DomainError` subclasses (usable from views, admin and commands alike);
+the exception handler below turns them, DRF's exceptions and Django's into one body:
+
+    {"type": "...", "title": "...", "status": 409, "detail": "...", "code": "session_full",
+     "errors": [{"field": "limit", "code": "max_value", "message": "..."}]}
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DatabaseError, InterfaceError, OperationalError
+from django.http import Http404, JsonResponse
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+
+logger = logging.getLogger(__name__)
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+TYPE_BASE = "https://sessions.example/problems/"
+
+TITLES = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    406: "Not Acceptable",
+    409: "Conflict",
+    412: "Precondition Failed",
+    415: "Unsupported Media Type",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+
+
+class DomainError(Exception):
+    """A refusal from domain code: HTTP status, stable code, message and optional extras."""
+
+    status_code = 400
+    code = "invalid"
+    default_detail = "The request is invalid."
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        code: str | None = None,
+        errors: list[dict[str, str]] | None = None,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ):
+        self.detail = detail or self.default_detail
+        if code:
+            self.code = code
+        self.errors = errors
+        self.headers = headers or {}
+        self.extra = extra
+        super().__init__(self.detail)
+
+
+class InvalidInput(DomainError):
+    status_code = 400
+    code = "invalid"
+    default_detail = "The request is invalid."
+
+
+class Forbidden(DomainError):
+    status_code = 403
+    code = "permission_denied"
+    default_detail = "You may not do this."
+
+
+class NotFound(DomainError):
+    status_code = 404
+    code = "not_found"
+    default_detail = "Not found."
+
+
+class PreconditionFailed(DomainError):
+    status_code = 412
+    code = "precondition_failed"
+    default_detail = "If-Match does not match the current ETag."
+
+
+class Conflict(DomainError):
+    status_code = 409
+    code = "conflict"
+    default_detail = "The request conflicts with the current state."
+
+
+class TooManyRequests(DomainError):
+    status_code = 429
+    code = "throttled"
+    default_detail = "Too many attempts; try again later."
+
+
+def field_error(field: str, message: str, code: str = "invalid") -> dict[str, str]:
+    return {"field": field, "code": code, "message": message}
+
+
+def problem(status_code: int, code: str, detail: str, **extra: Any) -> dict[str, Any]:
+    body = {
+        "type": TYPE_BASE + code,
+        "title": TITLES.get(status_code, "Error"),
+        "status": status_code,
+        "detail": detail,
+        "code": code,
+    }
+    body.update(extra)
+    return body
+
+
+def _flatten(detail: Any, prefix: str = "") -> list[dict[str, str]]:
+    """DRF's nested error dicts/lists as a flat list of {field, code, message}."""
+    errors: list[dict[str, str]] = []
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            name = "" if key in ("non_field_errors", "__all__") else str(key)
+            errors.extend(_flatten(value, f"{prefix}.{name}" if prefix and name else prefix or name))
+    elif isinstance(detail, list):
+        for index, value in enumerate(detail):
+            if isinstance(value, (dict, list)):
+                errors.extend(_flatten(value, f"{prefix}[{index}]"))
+            else:
+                errors.extend(_flatten(value, prefix))
+    else:
+        code = getattr(detail, "code", None) or "invalid"
+        errors.append({"field": prefix, "code": str(code), "message": str(detail)})
+    return errors
+
+
+def _response(body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
+    response = Response(body, status=body["status"], headers=headers)
+    response.content_type = PROBLEM_CONTENT_TYPE
+    return response
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF's EXCEPTION_HANDLER: every error of the API leaves through here."""
+    if isinstance(exc, DomainError):
+        extra = dict(exc.extra)
+        if exc.errors is not None:
+            extra["errors"] = exc.errors
+        return _response(problem(exc.status_code, exc.code, exc.detail, **extra), exc.headers)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+    elif isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(detail=exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
+    elif isinstance(exc, (OperationalError, InterfaceError)):
+        logger.exception("database unavailable")
+        return _response(
+            problem(503, "database_unavailable", "The database is unavailable; retry shortly."),
+            {"Retry-After": "5"},
+        )
+    elif isinstance(exc, DatabaseError):
+        logger.exception("database error")
+        return _response(problem(500, "server_error", "An unexpected error occurred."))
+
+    if not isinstance(exc, exceptions.APIException):
+        return None  # a bug: Django's 500 handling (JSON, see server_error below) takes over
+
+    headers: dict[str, str] = {}
+    if getattr(exc, "auth_header", None):
+        headers["WWW-Authenticate"] = exc.auth_header
+    if getattr(exc, "wait", None):
+        headers["Retry-After"] = str(int(exc.wait))
+    request = context.get("request")
+    if isinstance(exc, (exceptions.NotAuthenticated, exceptions.AuthenticationFailed)):
+        status_code = status.HTTP_401_UNAUTHORIZED
+        if request is not None:
+            authenticator = request._authenticator or (request.authenticators or [None])[0]
+            if authenticator is not None:
+                headers.setdefault("WWW-Authenticate", authenticator.authenticate_header(request))
+    else:
+        status_code = exc.status_code
+
+    if isinstance(exc, exceptions.ValidationError):
+        errors = _flatten(exc.detail)
+        detail = errors[0]["message"] if len(errors) == 1 else "The request has invalid fields."
+        if errors and errors[0]["field"]:
+            detail = f"{errors[0]['field']}: {errors[0]['message']}" if len(errors) == 1 else detail
+        return _response(problem(status_code, "invalid", detail, errors=errors), headers)
+
+    detail = exc.detail
+    code = "error"
+    if isinstance(detail, dict):
+        # simplejwt's errors: {"detail": ..., "code": ..., "messages": [...]}
+        code = str(detail.get("code") or getattr(detail.get("detail"), "code", None) or "error")
+        detail = detail.get("detail", "")
+    elif hasattr(detail, "code"):
+        code = str(detail.code)
+    if isinstance(exc, (exceptions.NotAuthenticated, exceptions.AuthenticationFailed)) and code == "error":
+        code = "not_authenticated"
+    return _response(problem(status_code, code, str(detail)), headers)
+
+
+def api_not_found(request, *args, **kwargs) -> JsonResponse:
+    """Unknown paths under /api/: the JSON error format, never Django's HTML page."""
+    return JsonResponse(
+        problem(404, "not_found", f"No such API route: {request.path}"),
+        status=404,
+        content_type=PROBLEM_CONTENT_TYPE,
+    )
+
+
+def server_error(request, *args, **kwargs):
+    """handler500: JSON under /api/ (a 500 is a bug, but still not a traceback page)."""
+    if request.path.startswith("/api/"):
+        return JsonResponse(
+            problem(500, "server_error", "An unexpected error occurred."),
+            status=500,
+            content_type=PROBLEM_CONTENT_TYPE,
+        )
+    from django.views.defaults import server_error as django_server_error
+
+    return django_server_error(request)

@@ -1,0 +1,65 @@
+"""limit/skip paging as the seed has it: a plain JSON array, and never a COUNT query."""
+
+from __future__ import annotations
+
+import re
+
+from rest_framework.pagination import BasePagination
+from rest_framework.response import Response
+
+from sessions_project.errors import InvalidInput, field_error
+
+MAX_LIMIT = 1000
+DEFAULT_LIMIT = 100
+
+
+def _whole_number(params, name: str, default: int, minimum: int, maximum: int | None) -> int:
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return default
+    if not re.fullmatch(r"[+-]?\d{1,18}", raw.strip()):
+        message = f"{name} must be a whole number."
+        raise InvalidInput(message, errors=[field_error(name, message, "invalid")])
+    value = int(raw)
+    if value < minimum or (maximum is not None and value > maximum):
+        bound = f"from {minimum} to {maximum}" if maximum is not None else f"{minimum} or more"
+        message = f"{name} must be {bound}."
+        raise InvalidInput(message, errors=[field_error(name, message, "out_of_range")])
+    return value
+
+
+def limit_skip(params) -> tuple[int, int]:
+    """(limit, skip) from the query string: limit 1-1000 (default 100), skip 0 or more."""
+    limit = _whole_number(params, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+    skip = _whole_number(params, "skip", 0, 0, None)
+    return limit, skip
+
+
+class LimitSkipPagination(BasePagination):
+    def paginate_queryset(self, queryset, request, view=None):
+        limit, skip = limit_skip(request.query_params)
+        return queryset[skip : skip + limit]
+
+    def get_paginated_response(self, data):
+        return Response(data)
+
+    def get_paginated_response_schema(self, schema):
+        return schema
+
+    def get_schema_operation_parameters(self, view):
+        return [
+            {
+                "name": "limit",
+                "in": "query",
+                "required": False,
+                "description": "How many results at most (1 to 1000).",
+                "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
+            },
+            {
+                "name": "skip",
+                "in": "query",
+                "required": False,
+                "description": "How many results to skip (paging).",
+                "schema": {"type": "integer", "minimum": 0, "default": 0},
+            },
+        ]

@@ -1,0 +1,44 @@
+"""OpenAPI pieces every app shares: the problem-details error body and its responses."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework import serializers
+
+ERROR_DESCRIPTIONS = {
+    400: "Malformed or invalid input (`errors` lists each field).",
+    401: "No credentials, or bad or expired credentials.",
+    403: "Authenticated but not allowed.",
+    404: "Does not exist, or the caller may not see it.",
+    409: "Conflicts with the current state (stale version, full, not joinable, invalid transition).",
+    412: "If-Match did not match the current ETag.",
+    429: "Throttled; see Retry-After.",
+    503: "The database is unavailable; see Retry-After.",
+}
+
+
+class FieldErrorSerializer(serializers.Serializer):
+    field = serializers.CharField(help_text="The member at fault (dotted path), empty for the whole body.")
+    code = serializers.CharField()
+    message = serializers.CharField()
+
+
+class ProblemSerializer(serializers.Serializer):
+    """RFC 9457 problem details, the body of every error response."""
+
+    type = serializers.CharField()
+    title = serializers.CharField()
+    status = serializers.IntegerField()
+    detail = serializers.CharField()
+    code = serializers.CharField(help_text="Stable, machine-readable: branch on this, never on text.")
+    errors = FieldErrorSerializer(many=True, required=False)
+    version = serializers.IntegerField(required=False, help_text="On version_conflict: the current version.")
+
+
+def error_responses(*codes: int) -> dict[int, OpenApiResponse]:
+    """`responses=` entries for the given error status codes (401 is always added)."""
+    wanted = sorted({401, 503, *codes})
+    return {code: OpenApiResponse(response=ProblemSerializer, description=ERROR_DESCRIPTIONS[code]) for code in wanted}
+
+
+ERRORS_401 = error_responses()

@@ -1,0 +1,121 @@
+"""Fixtures shared by the suite: personas, API clients, sessions made through the services,
+and the CI rule that nothing skips (but PostgreSQL-only tests on the SQLite pass)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.db import connection
+from rest_framework.test import APIClient
+
+from sessions_app import services
+from sessions_app.models import PERM_TRUNCATE, SCOPE_ANY, SCOPE_READ_PLAYER_ANY
+
+from .factories import PlayerFactory
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def on_postgres() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def pytest_collection_modifyitems(config, items):
+    from django.conf import settings
+
+    engine = settings.DATABASES["default"]["ENGINE"]
+    if "postgresql" in engine:
+        return
+    skip = pytest.mark.skip(reason="needs PostgreSQL (set DATABASE_URL=postgres://...)")
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Under CI a skip is a failure, except a PostgreSQL-only test on SQLite."""
+    outcome = yield
+    report = outcome.get_result()
+    if not IN_CI or not report.skipped:
+        return
+    from django.conf import settings
+
+    pg_only_on_sqlite = "postgres" in item.keywords and "postgresql" not in settings.DATABASES["default"]["ENGINE"]
+    if not pg_only_on_sqlite:
+        report.outcome = "failed"
+        report.longrepr = f"skipped under CI, which is not allowed: {report.longrepr}"
+
+
+def grant(player, *codenames: str):
+    """Give a player permissions by codename (e.g. 'session:*'); returns it reloaded."""
+    player.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+    from players_app.models import Player
+
+    return Player.objects.get(pk=player.pk)  # fresh instance: no cached permissions
+
+
+@pytest.fixture
+def api():
+    """An API client; `api.as_(player)` authenticates it as that player."""
+
+    class Client(APIClient):
+        def as_(self, player):
+            self.force_authenticate(user=player)
+            return self
+
+    return Client()
+
+
+@pytest.fixture
+def client_for(db):
+    """A fresh API client authenticated as the given player."""
+
+    def make(player):
+        client = APIClient()
+        client.force_authenticate(user=player)
+        return client
+
+    return make
+
+
+@pytest.fixture
+def host(db):
+    return PlayerFactory(username="host")
+
+
+@pytest.fixture
+def member(db):
+    return PlayerFactory(username="member")
+
+
+@pytest.fixture
+def outsider(db):
+    return PlayerFactory(username="outsider")
+
+
+@pytest.fixture
+def staff(db):
+    return PlayerFactory(username="staff", is_staff=True)
+
+
+@pytest.fixture
+def game_server(db):
+    return grant(PlayerFactory(username="game-server"), SCOPE_ANY, SCOPE_READ_PLAYER_ANY)
+
+
+@pytest.fixture
+def truncator(db):
+    return grant(PlayerFactory(username="truncator"), PERM_TRUNCATE)
+
+
+@pytest.fixture
+def make_session(db):
+    """Create a session through the service, as `actor` would over the API."""
+
+    def make(actor, **values):
+        return services.session_create(actor=actor, values=values)
+
+    return make
