@@ -119,3 +119,26 @@ def make_session(db):
         return services.session_create(actor=actor, values=values)
 
     return make
+
+
+class Clock:
+    """A controllable `timezone.now()` for the services: `clock.advance(seconds=61)`."""
+
+    def __init__(self, monkeypatch):
+        from datetime import timedelta
+
+        from django.utils import timezone
+
+        self._timedelta = timedelta
+        self.now = timezone.now()
+        monkeypatch.setattr(timezone, "now", lambda: self.now)
+
+    def advance(self, **kwargs):
+        self.now = self.now + self._timedelta(**kwargs)
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """Freeze time for the services; move it with `clock.advance(seconds=...)`."""
+    return Clock(monkeypatch)

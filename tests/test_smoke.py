@@ -28,3 +28,13 @@ def test_token_create_join_leave_with_real_jwt(api, host, member):
     assert left.status_code == 200
     assert left.json()["users"] == [str(host.uid)]
     assert left.json()["version"] == 2
+
+
+def test_clock_moves_a_closing_session_to_closed(api, host, make_session, clock):
+    session = make_session(host)
+    closing = api.as_(host).delete(f"/api/v1/sessions/{session.uid}?closeAfter=30")
+    assert closing.json()["status"] == "closing"
+    clock.advance(seconds=31)
+    body = api.get(f"/api/v1/sessions/{session.uid}").json()
+    assert body["status"] == "closed"
+    assert body["version"] == closing.json()["version"]
