@@ -15,7 +15,7 @@ from .models import GameSession, Membership, SessionStatus, Visibility
 class GameSessionFilterSet(django_filters.FilterSet):
     """status filters on the status as of now (a session past closesAt reads as closed)."""
 
-    status = django_filters.ChoiceFilter(choices=SessionStatus.choices, field_name="effective_status")
+    status = django_filters.ChoiceFilter(choices=SessionStatus.choices, method="filter_status")
     visibility = django_filters.ChoiceFilter(choices=Visibility.choices)
     hostUid = django_filters.UUIDFilter(field_name="host__uid", label="Host's uid")
     serverUid = django_filters.UUIDFilter(field_name="server_uid", label="Server's uid")
@@ -28,6 +28,12 @@ class GameSessionFilterSet(django_filters.FilterSet):
     class Meta:
         model = GameSession
         fields: list[str] = []
+
+    def filter_status(self, queryset, name, value):
+        due = GameSession.objects.due_q()
+        if value == SessionStatus.CLOSED:
+            return queryset.filter(Q(status=SessionStatus.CLOSED) | due)
+        return queryset.filter(Q(status=value) & ~due)
 
     def filter_user(self, queryset, name, value):
         return queryset.filter(Exists(Membership.objects.filter(session=OuterRef("pk"), player__uid=value)))

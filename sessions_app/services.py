@@ -12,7 +12,7 @@ import math
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -22,6 +22,7 @@ from django.db.models import Count
 from django.utils import timezone
 
 from players_app.models import Player
+from sessions_project.conditional import if_match_passes
 from sessions_project.errors import (
     Conflict,
     Forbidden,
@@ -31,6 +32,7 @@ from sessions_project.errors import (
     TooManyRequests,
     field_error,
 )
+from sessions_project.times import iso
 
 from . import permissions
 from .models import (
@@ -48,13 +50,6 @@ from .models import (
 S = SessionStatus
 
 
-def iso(dt: datetime | None) -> str | None:
-    """The API's time format: ISO 8601 in UTC with milliseconds and a Z."""
-    if dt is None:
-        return None
-    return dt.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 # --- join passwords -------------------------------------------------------------------------
 
 
@@ -67,7 +62,7 @@ def hash_join_password(raw: str) -> str:
 
 
 def check_join_password(raw: str | None, encoded: str) -> bool:
-    if not raw:
+    if not raw or not encoded:
         return False
     return PBKDF2PasswordHasher().verify(raw, encoded)
 
@@ -292,8 +287,10 @@ def session_create(*, actor, values: dict[str, Any]) -> GameSession:
 
     users = values.get("users")
     actor_uid = str(actor.uid)
-    if users is not None and [str(u) for u in users] == [actor_uid]:
-        users = None  # naming only the creator changes nothing
+    if users is not None and {str(u) for u in users} <= {actor_uid} and (users or not operator):
+        # Naming only the creator changes nothing; nor does naming nobody, except for a
+        # session:* account, which may create a session with no member for players to fill.
+        users = None
     if users is not None and not operator:
         raise Forbidden("Only session:* accounts may create a session with other users in it.", code="users_forbidden")
     member_ids: list[int]
@@ -384,7 +381,7 @@ def session_update(
     session = _lock(session_id)
     _settle(session, now)
     permissions.authorize_session_update(actor, session, set(values) - {"users"})
-    if if_match is not None and if_match.strip() != etag_for(session.uid, session.version):
+    if not if_match_passes(if_match, etag_for(session.uid, session.version)):
         raise PreconditionFailed(version=session.version)
     if expected_version is not None and expected_version != session.version:
         raise Conflict(

@@ -157,7 +157,8 @@ class PlayerRefSerializer(serializers.Serializer):
 
 # Columns of a session row that the document is built from (one query, no joins but the host).
 DOCUMENT_COLUMNS = (
-    "pk",
+    "id",
+    "host_id",
     "uid",
     "date_created",
     "date_modified",

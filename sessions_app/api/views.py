@@ -18,7 +18,8 @@ from rest_framework.response import Response
 
 from sessions_app import permissions, services
 from sessions_app.filters import GameSessionFilterSet, parse_sort
-from sessions_app.models import GameSession
+from sessions_app.models import GameSession, row_visible_to
+from sessions_project.conditional import if_none_match_hits
 from sessions_project.errors import InvalidInput, NotFound, field_error
 from sessions_project.pagination import LimitSkipPagination
 from sessions_project.schema import error_responses
@@ -33,6 +34,7 @@ from .serializers import (
     session_document,
 )
 
+FILTER_NAMES = frozenset(GameSessionFilterSet.base_filters)
 UID_PARAMETER = OpenApiParameter("uid", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The session's uid.")
 SORT_PARAMETER = OpenApiParameter(
     "sort",
@@ -79,8 +81,8 @@ def parse_uid(value: str, field: str = "uid") -> uuid.UUID:
 
 def visible_session(request: Request, uid: str) -> GameSession:
     """The session with this uid if the caller may see it; 400 for a malformed uid, else 404."""
-    session = GameSession.objects.visible_to(request.user).filter(uid=parse_uid(uid)).first()
-    if session is None:
+    session = GameSession.objects.filter(uid=parse_uid(uid)).first()
+    if session is None or not session.is_visible_to(request.user):
         raise NotFound("No such session.", code="session_not_found")
     return session
 
@@ -108,7 +110,13 @@ class SessionViewSet(viewsets.GenericViewSet):
     queryset = GameSession.objects.none()  # for the schema; get_queryset is what runs
 
     def get_queryset(self) -> QuerySet[GameSession]:
-        return GameSession.objects.visible_to(self.request.user).with_effective_status()
+        return GameSession.objects.visible_to(self.request.user)
+
+    def filter_queryset(self, queryset: QuerySet[GameSession]) -> QuerySet[GameSession]:
+        # django-filter builds a form per request; most list calls name no filter at all.
+        if FILTER_NAMES.isdisjoint(self.request.query_params):
+            return queryset
+        return super().filter_queryset(queryset)
 
     def get_permissions(self):
         if self.action == "truncate":
@@ -122,7 +130,11 @@ class SessionViewSet(viewsets.GenericViewSet):
     )
     def list(self, request: Request) -> Response:
         """The sessions the caller may see, newest first; a plain array (no COUNT query)."""
-        queryset = self.filter_queryset(self.get_queryset()).order_by(*parse_sort(request.query_params.get("sort")))
+        ordering = parse_sort(request.query_params.get("sort"))
+        queryset = self.filter_queryset(self.get_queryset())
+        if "effective_status" in ordering or "-effective_status" in ordering:
+            queryset = queryset.with_effective_status()
+        queryset = queryset.order_by(*ordering)
         page = self.paginate_queryset(queryset.values(*DOCUMENT_COLUMNS))
         return Response([session_document(row) for row in page])
 
@@ -138,7 +150,9 @@ class SessionViewSet(viewsets.GenericViewSet):
         examples=[SESSION_EXAMPLE],
     )
     def create(self, request: Request) -> Response:
-        serializer = SessionInputSerializer(data=request_object(request))
+        body = request_object(request)
+        permissions.authorize_session_create(request.user, body)
+        serializer = SessionInputSerializer(data=body)
         serializer.is_valid(raise_exception=True)
         values = dict(serializer.validated_data)
         values.pop("version", None)
@@ -165,11 +179,11 @@ class SessionViewSet(viewsets.GenericViewSet):
     )
     def retrieve(self, request: Request, uid: str) -> Response:
         """One session; a strong ETag derived from uid and version."""
-        row = GameSession.objects.visible_to(request.user).filter(uid=parse_uid(uid)).values(*DOCUMENT_COLUMNS).first()
-        if row is None:
+        row = GameSession.objects.filter(uid=parse_uid(uid)).values(*DOCUMENT_COLUMNS).first()
+        if row is None or not row_visible_to(request.user, row):
             raise NotFound("No such session.", code="session_not_found")
         etag = services.etag_for(row["uid"], row["version"])
-        if request.headers.get("If-None-Match") == etag:
+        if if_none_match_hits(request.headers.get("If-None-Match"), etag):
             return Response(status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
         return Response(session_document(row), headers={"ETag": etag})
 
