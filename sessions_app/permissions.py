@@ -4,6 +4,8 @@ them again under the row lock."""
 
 from __future__ import annotations
 
+import uuid
+
 from rest_framework.permissions import BasePermission
 
 from sessions_project.errors import Forbidden
@@ -47,6 +49,27 @@ def authorize_session_update(user, session: GameSession, fields: set[str]) -> No
     if session.host_id is None:
         raise Forbidden("In a session without a host, members may change only its data.", code="not_host")
     raise Forbidden("Only the session's host may change it.", code="not_host")
+
+
+def _same_uid(value, uid: str) -> bool:
+    try:
+        return str(uuid.UUID(str(value))) == uid
+    except ValueError:
+        return False
+
+
+def authorize_session_create(user, body: dict) -> None:
+    """403 before the body is validated: only session:* accounts may name a host other than
+    themselves (or none) or put other players in a new session. Looks at the raw body, so a
+    malformed hostUid or users from anyone else is refused, not diagnosed."""
+    if is_operator(user):
+        return
+    own_uid = str(user.uid)
+    if "hostUid" in body and not _same_uid(body["hostUid"], own_uid):
+        raise Forbidden("Only session:* accounts may set hostUid to someone else.", code="host_forbidden")
+    users = body.get("users")
+    if users is not None and not (isinstance(users, list) and all(_same_uid(u, own_uid) for u in users)):
+        raise Forbidden("Only session:* accounts may create a session with other users in it.", code="users_forbidden")
 
 
 def authorize_session_manage(user, session: GameSession) -> None:

@@ -105,6 +105,11 @@ def field_error(field: str, message: str, code: str = "invalid") -> dict[str, st
     return {"field": field, "code": code, "message": message}
 
 
+# Members of the problem body itself. A domain error's extra of the same name (services pass
+# the session's `status` on a 409) must not overwrite them: it is sent as `sessionStatus`.
+PROBLEM_MEMBERS = frozenset({"type", "title", "status", "detail", "code"})
+
+
 def problem(status_code: int, code: str, detail: str, **extra: Any) -> dict[str, Any]:
     body = {
         "type": TYPE_BASE + code,
@@ -113,7 +118,8 @@ def problem(status_code: int, code: str, detail: str, **extra: Any) -> dict[str,
         "detail": detail,
         "code": code,
     }
-    body.update(extra)
+    for key, value in extra.items():
+        body[f"session{key.capitalize()}" if key in PROBLEM_MEMBERS else key] = value
     return body
 
 

@@ -33,6 +33,9 @@ class ProblemSerializer(serializers.Serializer):
     code = serializers.CharField(help_text="Stable, machine-readable: branch on this, never on text.")
     errors = FieldErrorSerializer(many=True, required=False)
     version = serializers.IntegerField(required=False, help_text="On version_conflict: the current version.")
+    sessionStatus = serializers.CharField(
+        required=False, help_text="On not_joinable, session_closed, invalid_transition: the session's status."
+    )
 
 
 def error_responses(*codes: int) -> dict[int, OpenApiResponse]:
