@@ -1,15 +1,32 @@
-"""Filters and the seed's `sort` object for GET /sessions and /sessions/count."""
+"""Filters and the seed's `sort` object for GET /sessions and /sessions/count; catalog filters."""
 
 from __future__ import annotations
 
 import json
 
 import django_filters
+from django import forms
 from django.db.models import Exists, OuterRef, Q
 
 from sessions_project.errors import InvalidInput, field_error
 
-from .models import GameSession, Membership, SessionStatus, Visibility
+from .models import Chart, GameSession, Membership, SessionStatus, Song, Visibility
+
+
+class StrictBooleanField(forms.Field):
+    """`true` or `false`, the API's query-string booleans; anything else is a 400, not ignored."""
+
+    def to_python(self, value):
+        if value in (None, ""):
+            return None
+        lowered = str(value).lower()
+        if lowered in ("true", "false"):
+            return lowered == "true"
+        raise forms.ValidationError("Use true or false.", code="invalid")
+
+
+class StrictBooleanFilter(django_filters.BooleanFilter):
+    field_class = StrictBooleanField
 
 
 class GameSessionFilterSet(django_filters.FilterSet):
@@ -21,7 +38,7 @@ class GameSessionFilterSet(django_filters.FilterSet):
     serverUid = django_filters.UUIDFilter(field_name="server_uid", label="Server's uid")
     user = django_filters.UUIDFilter(method="filter_user", label="A member's uid")
     type = django_filters.CharFilter(field_name="type")
-    highlight = django_filters.BooleanFilter(field_name="highlight")
+    highlight = StrictBooleanFilter(field_name="highlight", label="true or false")
     workspaceId = django_filters.CharFilter(field_name="workspace_id", label="Workspace ID")
     search = django_filters.CharFilter(method="filter_search", label="Part of the session's name")
 
@@ -40,6 +57,32 @@ class GameSessionFilterSet(django_filters.FilterSet):
 
     def filter_search(self, queryset, name, value):
         return queryset.filter(Q(name__icontains=value))
+
+
+class IdFilter(django_filters.NumberFilter):
+    """A row id in the query string: a whole number (NumberFilter alone takes decimals)."""
+
+    field_class = forms.IntegerField
+
+
+class SongFilterSet(django_filters.FilterSet):
+    search = django_filters.CharFilter(method="filter_search", label="Part of the title or of the artist")
+
+    class Meta:
+        model = Song
+        fields: list[str] = []
+
+    def filter_search(self, queryset, name, value):
+        return queryset.filter(Q(title__icontains=value) | Q(artist__icontains=value))
+
+
+class ChartFilterSet(django_filters.FilterSet):
+    song = IdFilter(field_name="song_id", label="The song's id", min_value=1, max_value=2**63 - 1)
+    difficulty = django_filters.CharFilter(field_name="difficulty", lookup_expr="iexact", label="Difficulty (any case)")
+
+    class Meta:
+        model = Chart
+        fields: list[str] = []
 
 
 # JSON member -> ORM field for `sort`.

@@ -327,6 +327,25 @@ class Reservation(models.Model):
         return f"reservation {self.pk}"
 
 
+class PlayerSessionsStamp(models.Model):
+    """When a write last changed what a player's sessions view (seed 003) shows.
+
+    A removal (leave, kick, cancel, close, delete) leaves no row to date it, so every write
+    that changes a player's view raises this stamp (`services.touch_player_views`). Changes by
+    time alone (an invite or reservation expiring, a session passing its deadline) are dated
+    at read from the rows, and raise the stamp when a write records or deletes those rows.
+    Keyed by the player's uid, the name session documents use, so no lookup is needed."""
+
+    player_uid = models.UUIDField("player UID", primary_key=True)
+    changed_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = "player sessions stamp"
+
+    def __str__(self) -> str:
+        return f"{self.player_uid} changed at {self.changed_at}"
+
+
 class JoinPasswordFailure(models.Model):
     """A wrong or missing join password, kept a minute to throttle guessing across workers."""
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 
-from rest_framework.permissions import BasePermission
+from rest_framework.permissions import SAFE_METHODS, BasePermission
 
 from sessions_project.errors import Forbidden
 
@@ -85,6 +85,40 @@ def authorize_heartbeat(user, session: GameSession) -> None:
     if session.host_id is None and is_member(user, session):
         return
     raise Forbidden("Only the host (or, without a host, a member) may keep the session alive.", code="not_host")
+
+
+def names_self(user, player_uid) -> bool:
+    """A score's `player` absent, null or the caller's own uid (in any spelling of it)."""
+    if player_uid is None:
+        return True
+    try:
+        return uuid.UUID(str(player_uid)) == uuid.UUID(str(user.uid))
+    except ValueError:
+        return False
+
+
+def authorize_score_submit(user, session: GameSession, player_uid) -> None:
+    """A member submits its own scores; only session:* reports another player's (`player`)."""
+    if not names_self(user, player_uid):
+        if not is_operator(user):
+            raise Forbidden("Only session:* accounts may report another player's score.", code="player_forbidden")
+        return
+    if not is_member(user, session):
+        raise Forbidden("Only the session's members may submit scores to it.", code="not_member")
+
+
+class IsOperatorOrReadOnly(BasePermission):
+    """The catalog (songs, charts): every player reads it, session:* accounts write it."""
+
+    message = "Only session:* accounts may add or change songs and charts."
+    code = "catalog_forbidden"
+
+    def has_permission(self, request, view) -> bool:
+        # On one song or chart, 404 comes before 403: has_object_permission decides there.
+        return request.method in SAFE_METHODS or "pk" in view.kwargs or is_operator(request.user)
+
+    def has_object_permission(self, request, view, obj) -> bool:
+        return request.method in SAFE_METHODS or is_operator(request.user)
 
 
 class CanTruncateSessions(BasePermission):

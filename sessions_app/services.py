@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -42,6 +42,7 @@ from .models import (
     InviteState,
     JoinPasswordFailure,
     Membership,
+    PlayerSessionsStamp,
     Reservation,
     SessionStatus,
     Team,
@@ -88,14 +89,17 @@ TRANSITIONS: dict[tuple[str, str], frozenset[str]] = {
 def check_transition(current: str, target: str, via: str) -> None:
     """409 `invalid_transition` unless `via` may move a session from `current` to `target`.
 
-    Setting a status to its current value is allowed (and changes nothing), except `closing`
-    by update: only DELETE with closeAfter makes a session close with a grace period."""
-    if current == target and not (target == S.CLOSING and via == "update"):
+    Setting a status to its current value by update is allowed (and changes nothing), except
+    `closing`: only DELETE with closeAfter makes a session close with a grace period. Closing
+    a closed session again (DELETE ?closeAfter=N, any N) is refused: closed is final."""
+    if via == "update" and current == target and target != S.CLOSING:
         return
     if via in TRANSITIONS.get((current, target), ()):
         return
     if target == S.CLOSING and via == "update":
         detail = "A session is put in closing only by DELETE with closeAfter"
+    elif current == S.CLOSED and target == S.CLOSED:
+        detail = "The session is already closed"
     elif current == S.CLOSED:
         detail = "The session is closed; nothing reopens it"
     else:
@@ -103,10 +107,18 @@ def check_transition(current: str, target: str, via: str) -> None:
     raise Conflict(f"{detail} (current status: {current}).", code="invalid_transition", status=current)
 
 
-def _settle(session: GameSession, now: datetime) -> bool:
-    """Record a time-driven close that is due (not a write: `version` does not move)."""
+def _settle(session: GameSession, now: datetime, touches: dict[str, datetime] | None = None) -> bool:
+    """Record a time-driven close that is due (not a write: `version` does not move).
+    Its entries left the players' views at the deadline: their stamps are raised to it, or
+    gathered in `touches` for the caller to write once (see touch_player_views)."""
     due = session.due_at()
     if session.status in LIVE_STATUSES and due is not None and due <= now:
+        leaving = _leaving_times([session], now)
+        if touches is None:
+            touch_player_views(leaving)
+        else:
+            for player_uid, at in leaving.items():
+                _raise_time(touches, player_uid, at)
         session.status = S.CLOSED
         session.closed_at = due
         session.save(update_fields=["status", "closed_at"])
@@ -150,7 +162,9 @@ def _render_documents(session: GameSession) -> None:
 def session_commit(session: GameSession, *, now: datetime | None = None, fields: Iterable[str] = ()) -> None:
     """Save a change to the session document: re-render it and bump `version` by one."""
     now = now or timezone.now()
+    before = (set(session.users_doc), _invited_uids(session.invites_doc, now))
     _render_documents(session)
+    _touch_changed_views(session, before, set(fields), now)
     session.version += 1
     session.date_modified = now
     _refresh_idle_deadline(session, now)
@@ -166,6 +180,131 @@ def session_commit(session: GameSession, *, now: datetime | None = None, fields:
             "idle_deadline",
         }
     )
+
+
+# --- players' sessions views (seed 003) ------------------------------------------------------
+# A player's view shows the live sessions it is a member of, invited to (pending, unexpired) or
+# holds an active reservation in. Writes that change a view raise the player's stamp (the
+# view's lastUpdatedTimestamp); see PlayerSessionsStamp.
+
+STAMP_BATCH = 400  # rows per upsert: two parameters each, under SQLite's oldest limit of 999
+
+
+def _invited_uids(invites_doc: list[dict[str, Any]], now: datetime) -> set[str]:
+    now_iso = iso(now)
+    return {i["uid"] for i in invites_doc if i["expiresAt"] is None or i["expiresAt"] > now_iso}
+
+
+# The session columns that date an entry's leaving by time (see _left_at).
+SESSION_CLOCK = ("session__status", "session__closes_at", "session__idle_deadline")
+
+
+def _left_at(now: datetime, expires_at, status: str, closes_at, idle_deadline) -> datetime | None:
+    """When an invite or reservation leaves (or left) its player's view, if it goes now: now,
+    or earlier if it expired or its session passed a deadline first. None for a session
+    already recorded as closed: its entries left the views when it closed (stamped then)."""
+    if status == S.CLOSED:
+        return None
+    return min(t for t in (now, expires_at, closes_at, idle_deadline) if t is not None)
+
+
+def _raise_time(times: dict[str, datetime], player_uid: Any, at: datetime) -> None:
+    key = str(player_uid)
+    if key not in times or times[key] < at:
+        times[key] = at
+
+
+def touch_player_views(times: dict[str, datetime]) -> None:
+    """Raise each player's stamp (by uid) to at least the given time, in one upsert per batch.
+
+    A stamp row stays locked until the transaction ends. Rows go in uid order, and each
+    transaction calls this once (or only ever for one player), so no two transactions can
+    wait on each other's stamps in a cycle: gather first, then write (see the sweeper)."""
+    if not times:
+        return
+    table = connection.ops.quote_name(PlayerSessionsStamp._meta.db_table)
+    uid_field = PlayerSessionsStamp._meta.get_field("player_uid")
+    at_field = PlayerSessionsStamp._meta.get_field("changed_at")
+    keys = sorted(times)
+    with connection.cursor() as cursor:
+        for start in range(0, len(keys), STAMP_BATCH):
+            batch = keys[start : start + STAMP_BATCH]
+            params: list[Any] = []
+            for key in batch:
+                params.append(uid_field.get_db_prep_value(uuid.UUID(key), connection))
+                params.append(at_field.get_db_prep_value(times[key], connection))
+            cursor.execute(
+                f"INSERT INTO {table} (player_uid, changed_at) VALUES {', '.join(['(%s, %s)'] * len(batch))} "
+                f"ON CONFLICT (player_uid) DO UPDATE SET changed_at = CASE "
+                f"WHEN excluded.changed_at > {table}.changed_at THEN excluded.changed_at "
+                f"ELSE {table}.changed_at END",
+                params,
+            )
+
+
+def _leaving_times(sessions: Iterable[GameSession], now: datetime) -> dict[str, datetime]:
+    """When each entry these sessions show in players' views leaves them as the sessions close
+    or go: now, or earlier where the session's deadline, or the invite's or reservation's own
+    expiry, had already passed (that change happened then, by time)."""
+    cutoffs = {s.pk: min(now, s.due_at() or now) for s in sessions}
+    times: dict[str, datetime] = {}
+    if not cutoffs:
+        return times
+    for session_id, player_uid in Membership.objects.filter(session_id__in=cutoffs).values_list(
+        "session_id", "player__uid"
+    ):
+        _raise_time(times, player_uid, cutoffs[session_id])
+    entries = [
+        *Invite.objects.filter(
+            session_id__in=cutoffs, state__in=(InviteState.PENDING, InviteState.EXPIRED)
+        ).values_list("session_id", "player__uid", "expires_at"),
+        *Reservation.objects.filter(session_id__in=cutoffs).values_list("session_id", "player__uid", "expires_at"),
+    ]
+    for session_id, player_uid, expires_at in entries:
+        cutoff = cutoffs[session_id]
+        _raise_time(times, player_uid, min(cutoff, expires_at) if expires_at is not None else cutoff)
+    return times
+
+
+def _touch_changed_views(session: GameSession, before: tuple[set[str], set[str]], fields: set[str], now) -> None:
+    """Raise the stamps of the players whose view this commit changes (after re-rendering)."""
+    users, invited = set(session.users_doc), _invited_uids(session.invites_doc, now)
+    changed = (before[0] ^ users) | (before[1] ^ invited)
+    times = dict.fromkeys(changed, now)
+    if session.status == S.CLOSED:
+        if "status" not in fields:
+            return  # closed before this write: it was in no view already
+        # Closed by this write: everything it showed leaves the views.
+        for player_uid, at in _leaving_times([session], now).items():
+            _raise_time(times, player_uid, at)
+    elif "type" in fields:
+        # The session moves to another group in every view that shows it.
+        holders = Reservation.objects.active(now).filter(session=session).values_list("player__uid", flat=True)
+        times.update(dict.fromkeys({*users, *invited, *map(str, holders)}, now))
+    touch_player_views(times)
+
+
+def _drop_reservations(queryset, now: datetime) -> int:
+    """Delete reservations; an active one leaves its holder's view now, an expired one left it
+    when it expired. Returns how many active ones were deleted."""
+    rows = list(queryset.values_list("player__uid", "expires_at", *SESSION_CLOCK))
+    if not rows:
+        return 0
+    times: dict[str, datetime] = {}
+    for player_uid, expires_at, *session_clock in rows:
+        left = _left_at(now, expires_at, *session_clock)
+        if left is not None:
+            _raise_time(times, player_uid, left)
+    touch_player_views(times)
+    queryset.delete()
+    return sum(1 for _, expires_at, *_ in rows if expires_at > now)
+
+
+def _mark_expired_invites(queryset, now: datetime) -> None:
+    """Mark pending invites past expiresAt as expired. No stamp moves: the row keeps dating
+    the expiry (the view reads expired rows of live sessions, and _leaving_times records them
+    when their session closes or goes)."""
+    queryset.filter(state=InviteState.PENDING, expires_at__lte=now).update(state=InviteState.EXPIRED, date_modified=now)
 
 
 def _lock(session_id: int) -> GameSession:
@@ -354,6 +493,7 @@ def session_create(*, actor, values: dict[str, Any]) -> GameSession:
         _set_invited(session, actor, values["invited"], now)
     _render_documents(session)
     session.save(update_fields=["users_doc", "teams_doc", "invites_doc"])
+    touch_player_views(dict.fromkeys([*session.users_doc, *_invited_uids(session.invites_doc, now)], now))
     return session
 
 
@@ -459,13 +599,22 @@ def session_delete(*, session_id: int, actor) -> None:
     """Delete a session and everything on it (host or session:*)."""
     session = _lock(session_id)
     permissions.authorize_session_manage(actor, session)
+    if session.status in LIVE_STATUSES:
+        touch_player_views(_leaving_times([session], timezone.now()))
     session.delete()
 
 
 def session_truncate() -> int:
     """Delete every session (DELETE /sessions); returns how many there were."""
+    now = timezone.now()
     with transaction.atomic():
         count = GameSession.objects.count()
+        live = list(GameSession.objects.filter(status__in=LIVE_STATUSES).only("pk", "closes_at", "idle_deadline"))
+        touches: dict[str, datetime] = {}
+        for start in range(0, len(live), STAMP_BATCH):
+            for player_uid, at in _leaving_times(live[start : start + STAMP_BATCH], now).items():
+                _raise_time(touches, player_uid, at)
+        touch_player_views(touches)
         GameSession.objects.all().delete()
     return count
 
@@ -512,9 +661,12 @@ def session_heartbeat(*, session_id: int, actor) -> GameSession:
     return session
 
 
-def close_due_sessions(*, now: datetime | None = None, batch_size: int = 500) -> list[GameSession]:
+def close_due_sessions(
+    *, now: datetime | None = None, batch_size: int = 500, progress: Callable[[int], None] | None = None
+) -> list[GameSession]:
     """Record every due time-driven close (closesAt or idle deadline passed). Idempotent;
-    several copies may run at once: rows another copy holds are skipped (SKIP LOCKED)."""
+    several copies may run at once: rows another copy holds are skipped (SKIP LOCKED).
+    `progress` is called after each batch with how many were closed so far."""
     now = now or timezone.now()
     closed: list[GameSession] = []
     skip_locked = connection.features.has_select_for_update_skip_locked
@@ -524,15 +676,18 @@ def close_due_sessions(*, now: datetime | None = None, batch_size: int = 500) ->
             if skip_locked:
                 queryset = queryset.select_for_update(skip_locked=True)
             batch = list(queryset[:batch_size])
+            touches: dict[str, datetime] = {}
             for session in batch:
-                _settle(session, now)
+                _settle(session, now, touches)
+            touch_player_views(touches)  # once per batch, in uid order (see touch_player_views)
             closed.extend(batch)
+        if progress is not None and batch:
+            progress(len(closed))
         if len(batch) < batch_size:
             break
-    Reservation.objects.filter(expires_at__lte=now).delete()
-    Invite.objects.filter(state=InviteState.PENDING, expires_at__lte=now).update(
-        state=InviteState.EXPIRED, date_modified=now
-    )
+    with transaction.atomic():  # each deletion raises the stamp it dates (players' views)
+        _drop_reservations(Reservation.objects.filter(expires_at__lte=now), now)
+    _mark_expired_invites(Invite.objects.all(), now)
     return closed
 
 
@@ -570,12 +725,13 @@ def _check_password(session: GameSession, actor, password: str | None, now: date
     raise Forbidden("This session needs a password to join.", code="password_required")
 
 
-def _joinable(session: GameSession) -> None:
-    if session.status != S.OPEN:
+def _joinable(session: GameSession, status: str | None = None) -> None:
+    status = status or session.status
+    if status != S.OPEN:
         raise Conflict(
-            f"Only an open session can be joined (current status: {session.status}).",
+            f"Only an open session can be joined (current status: {status}).",
             code="not_joinable",
-            status=session.status,
+            status=status,
         )
 
 
@@ -589,10 +745,13 @@ def session_join(
     session = GameSession.objects.filter(pk=session_id).first()
     if session is None:
         raise NotFound("No such session.", code="session_not_found")
+    # A session that is not open refuses every join with 409 before any password is looked
+    # at (issue 5: "every join gets 409"), so guesses on it are neither answered nor counted.
+    _joinable(session, session.effective_status(now))
     member = str(actor.uid) in session.users_doc
     if session.password_hash and not member and not via_invite:
         reserved = Reservation.objects.active(now).filter(session=session, player_id=actor.id).exists()
-        if not reserved:
+        if not reserved and not Invite.objects.pending(now).filter(session=session, player_id=actor.id).exists():
             _check_password(session, actor, password, now)
     with transaction.atomic():
         session = _lock(session_id)
@@ -611,7 +770,8 @@ def session_join(
         Membership.objects.create(session=session, player_id=actor.id, team=chosen, joined_at=now)
         if reservation is not None:
             reservation.delete()
-        Invite.objects.filter(session=session, player_id=actor.id, state=InviteState.PENDING).update(
+        # An invite that had expired stays expired: joining by password does not accept it.
+        Invite.objects.pending(now).filter(session=session, player_id=actor.id).update(
             state=InviteState.ACCEPTED, date_modified=now
         )
         session_commit(session, now=now)
@@ -686,7 +846,9 @@ def session_move_to_team(*, session_id: int, actor, index: int, player_uid: Any 
 
 @transaction.atomic
 def session_kick(*, session_id: int, actor, player_uid: Any) -> GameSession:
-    """The host removes a player's membership, reservation and pending invite alike."""
+    """The host removes a player's membership, active reservation and pending invite alike;
+    409 for oneself, for a player with none of these (expired ones do not count) or in a
+    closed session. `version` moves when `users` or `invited` changes, not for a reservation."""
     now = timezone.now()
     session = _lock(session_id)
     _settle(session, now)
@@ -694,8 +856,11 @@ def session_kick(*, session_id: int, actor, player_uid: Any) -> GameSession:
     player = _player_by_uid(player_uid, "player")
     if player.id == actor.id:
         raise Conflict("You cannot kick yourself; leave instead.", code="kick_self")
+    if session.status == S.CLOSED:
+        raise Conflict("The session is closed.", code="session_closed", status=session.status)
     is_member = Membership.objects.filter(session=session, player=player).exists()
-    reservations = Reservation.objects.filter(session=session, player=player).delete()[0]
+    reservations = _drop_reservations(Reservation.objects.filter(session=session, player=player), now)
+    _mark_expired_invites(Invite.objects.filter(session=session, player=player), now)
     invites = Invite.objects.filter(session=session, player=player, state=InviteState.PENDING).update(
         state=InviteState.REVOKED, date_modified=now
     )
@@ -703,8 +868,6 @@ def session_kick(*, session_id: int, actor, player_uid: Any) -> GameSession:
         raise Conflict("The player has no membership, reservation or invite here.", code="nothing_to_kick")
     changed: set[str] = set()
     if is_member:
-        if session.status == S.CLOSED:
-            raise Conflict("The session is closed.", code="session_closed", status=session.status)
         changed = _remove_member(session, player.id, now)
     if is_member or invites:
         session_commit(session, now=now, fields=changed)
@@ -715,19 +878,21 @@ def session_kick(*, session_id: int, actor, player_uid: Any) -> GameSession:
 
 
 def _expire_stale_invites(session: GameSession, now: datetime) -> None:
-    Invite.objects.filter(session=session, state=InviteState.PENDING, expires_at__lte=now).update(
-        state=InviteState.EXPIRED, date_modified=now
-    )
+    """Free the one-pending-invite slot of invites past expiresAt (see Invite's constraint)."""
+    _mark_expired_invites(Invite.objects.filter(session=session), now)
 
 
 def _invite(session: GameSession, actor, player: Player, expires_at: datetime | None, now: datetime) -> Invite:
+    """Checks in the API's order: 400 (expiresAt), then 409 (closed, member, already invited)."""
+    if expires_at is not None and expires_at <= now:
+        message = "expiresAt must be in the future."
+        raise InvalidInput(message, errors=[field_error("expiresAt", message, "in_past")])
+    if session.status == S.CLOSED:
+        raise Conflict("The session is closed.", code="session_closed", status=session.status)
     if Membership.objects.filter(session=session, player=player).exists():
         raise Conflict(f"{player.username} is already a member.", code="already_member")
     if Invite.objects.pending(now).filter(session=session, player=player).exists():
         raise Conflict(f"{player.username} already has a pending invite.", code="already_invited")
-    if expires_at is not None and expires_at <= now:
-        message = "expiresAt must be in the future."
-        raise InvalidInput(message, errors=[field_error("expiresAt", message, "in_past")])
     return Invite.objects.create(
         session=session,
         player=player,
@@ -768,8 +933,6 @@ def invite_create(*, session_id: int, actor, player_uid: Any, expires_at: dateti
     session = _lock(session_id)
     _settle(session, now)
     permissions.authorize_session_manage(actor, session)
-    if session.status == S.CLOSED:
-        raise Conflict("The session is closed.", code="session_closed", status=session.status)
     player = _player_by_uid(player_uid, "player")
     _expire_stale_invites(session, now)
     invite = _invite(session, actor, player, expires_at, now)
@@ -807,6 +970,7 @@ def invite_accept(*, invite_id: int, actor) -> Invite:
 
 @transaction.atomic
 def invite_decline(*, invite_id: int, actor) -> Invite:
+    """The invited player turns a pending invite down."""
     now = timezone.now()
     invite, session = _lock_invite(invite_id)
     if invite.player_id != actor.id:
@@ -846,18 +1010,17 @@ def reservation_create(*, session_id: int, actor, player_uid: Any, expires_at: d
     session = _lock(session_id)
     _settle(session, now)
     permissions.authorize_session_manage(actor, session)
-    if session.status == S.CLOSED or session.status == S.CLOSING:
-        raise Conflict(f"The session is {session.status}.", code="not_joinable", status=session.status)
     player = _player_by_uid(player_uid, "player")
     if expires_at is None:
         expires_at = now + timedelta(seconds=settings.RESERVATION_TTL)
     elif expires_at <= now:
         message = "expiresAt must be in the future."
         raise InvalidInput(message, errors=[field_error("expiresAt", message, "in_past")])
+    if session.status == S.CLOSED or session.status == S.CLOSING:
+        raise Conflict(f"The session is {session.status}.", code="not_joinable", status=session.status)
     if Membership.objects.filter(session=session, player=player).exists():
         raise Conflict(f"{player.username} is already a member.", code="already_member")
-    Reservation.objects.filter(session=session, player=player, expires_at__lte=now).delete()
-    if Reservation.objects.filter(session=session, player=player).exists():
+    if Reservation.objects.active(now).filter(session=session, player=player).exists():
         raise Conflict(f"{player.username} already holds a reservation.", code="already_reserved")
     capacity = session.capacity
     if capacity is not None:
@@ -865,18 +1028,30 @@ def reservation_create(*, session_id: int, actor, player_uid: Any, expires_at: d
         taken += Reservation.objects.active(now).filter(session=session).count()
         if taken >= capacity:
             raise Conflict("The session is full.", code="session_full")
+    # The player's expired reservation here (not yet swept) gives way to the new one.
+    _drop_reservations(Reservation.objects.filter(session=session, player=player), now)
+    touch_player_views({str(player.uid): now})
     return Reservation.objects.create(
         session=session, player=player, created_by_id=actor.id, expires_at=expires_at, date_created=now
     )
 
 
 @transaction.atomic
-def reservation_cancel(*, reservation_id: int, session_id: int, actor) -> None:
-    """The host, session:* or the reserved player cancels a reservation."""
+def reservation_cancel(*, reservation_id: int, session_id: int, actor) -> Reservation:
+    """The host, session:* or the reserved player cancels an active reservation (an expired
+    one is gone already: 404). Returns it, as it was."""
+    now = timezone.now()
     session = _lock(session_id)
-    reservation = Reservation.objects.filter(pk=reservation_id, session=session).first()
+    _settle(session, now)
+    reservation = (
+        Reservation.objects.active(now)
+        .filter(pk=reservation_id, session=session)
+        .select_related("session", "player")
+        .first()
+    )
     if reservation is None:
         raise NotFound("No such reservation.", code="reservation_not_found")
     if reservation.player_id != actor.id:
         permissions.authorize_session_manage(actor, session)
-    reservation.delete()
+    _drop_reservations(Reservation.objects.filter(pk=reservation.pk), now)
+    return reservation

@@ -14,7 +14,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import DatabaseError, InterfaceError, OperationalError
+from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -166,6 +166,13 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return _response(
             problem(503, "database_unavailable", "The database is unavailable; retry shortly."),
             {"Retry-After": "5"},
+        )
+    elif isinstance(exc, IntegrityError):
+        # A constraint the checks before it could not see: a concurrent write of the same row
+        # (two registrations of one username), or a token whose player was deleted since.
+        logger.warning("integrity error: %s", exc)
+        return _response(
+            problem(409, "integrity_conflict", "The request conflicts with data written meanwhile; read and retry.")
         )
     elif isinstance(exc, DatabaseError):
         logger.exception("database error")

@@ -5,6 +5,8 @@ from __future__ import annotations
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
 
+from sessions_project.errors import PROBLEM_CONTENT_TYPE
+
 ERROR_DESCRIPTIONS = {
     400: "Malformed or invalid input (`errors` lists each field).",
     401: "No credentials, or bad or expired credentials.",
@@ -38,10 +40,14 @@ class ProblemSerializer(serializers.Serializer):
     )
 
 
-def error_responses(*codes: int) -> dict[int, OpenApiResponse]:
-    """`responses=` entries for the given error status codes (401 is always added)."""
-    wanted = sorted({401, 503, *codes})
-    return {code: OpenApiResponse(response=ProblemSerializer, description=ERROR_DESCRIPTIONS[code]) for code in wanted}
+def error_responses(*codes: int, authenticated: bool = True) -> dict[tuple[int, str], OpenApiResponse]:
+    """`responses=` entries for the given error status codes, as application/problem+json.
+    401 and 503 are always added (401 not for routes that need no authentication)."""
+    wanted = sorted({503, *codes} | ({401} if authenticated else set()))
+    return {
+        (code, PROBLEM_CONTENT_TYPE): OpenApiResponse(response=ProblemSerializer, description=ERROR_DESCRIPTIONS[code])
+        for code in wanted
+    }
 
 
 ERRORS_401 = error_responses()

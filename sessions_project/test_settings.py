@@ -4,4 +4,3 @@ from .settings import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 JOIN_PASSWORD_ITERATIONS = 1
-

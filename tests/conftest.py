@@ -30,7 +30,7 @@ def pytest_collection_modifyitems(config, items):
         return
     skip = pytest.mark.skip(reason="needs PostgreSQL (set DATABASE_URL=postgres://...)")
     for item in items:
-        if "postgres" in item.keywords:
+        if item.get_closest_marker("postgres") is not None:
             item.add_marker(skip)
 
 
@@ -43,10 +43,25 @@ def pytest_runtest_makereport(item, call):
         return
     from django.conf import settings
 
-    pg_only_on_sqlite = "postgres" in item.keywords and "postgresql" not in settings.DATABASES["default"]["ENGINE"]
+    pg_only_on_sqlite = (
+        item.get_closest_marker("postgres") is not None and "postgresql" not in settings.DATABASES["default"]["ENGINE"]
+    )
     if not pg_only_on_sqlite:
         report.outcome = "failed"
         report.longrepr = f"skipped under CI, which is not allowed: {report.longrepr}"
+
+
+# Screenshots the browser tests saved (tests/test_browser.py), named in the summary so the CI
+# log says where they are.
+SCREENSHOTS = pytest.StashKey[list]()
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    saved = config.stash.get(SCREENSHOTS, [])
+    if saved:
+        terminalreporter.write_sep("-", f"browser screenshots in {saved[0].parent}")
+        for path in saved:
+            terminalreporter.write_line(str(path))
 
 
 def grant(player, *codenames: str):

@@ -40,6 +40,19 @@ class PlayerTokenRefreshSerializer(TokenRefreshSerializer):
         return {"access": str(_add_claims(refresh.access_token, player))}
 
 
+class TokenPairSerializer(serializers.Serializer):
+    """What POST /auth/token answers."""
+
+    access = serializers.CharField(help_text="Send as `Authorization: jwt <access>`; short-lived.")
+    refresh = serializers.CharField(help_text="Renews the access token at POST /auth/token/refresh.")
+
+
+class AccessTokenSerializer(serializers.Serializer):
+    """What POST /auth/token/refresh answers."""
+
+    access = serializers.CharField(help_text="A new access token, with the player's current scopes.")
+
+
 class PlayerRegistrationSerializer(serializers.Serializer):
     username = serializers.CharField(max_length=150)
     password = serializers.CharField(write_only=True, style={"input_type": "password"})

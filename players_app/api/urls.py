@@ -6,13 +6,25 @@ from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from sessions_project.schema import error_responses
 
+from .serializers import AccessTokenSerializer, TokenPairSerializer
 from .views import PlayerMeView, PlayerRegisterView
 
+# 401: wrong credentials, an inactive player, or a bad or expired refresh token.
 token_obtain = extend_schema_view(
-    post=extend_schema(operation_id="auth_token", auth=[], responses={200: None, **error_responses(400)})
+    post=extend_schema(
+        operation_id="auth_token",
+        auth=[],
+        description="Username and password in, an access and a refresh token out.",
+        responses={200: TokenPairSerializer, **error_responses(400)},
+    )
 )(TokenObtainPairView)
 token_refresh = extend_schema_view(
-    post=extend_schema(operation_id="auth_token_refresh", auth=[], responses={200: None, **error_responses(400)})
+    post=extend_schema(
+        operation_id="auth_token_refresh",
+        auth=[],
+        description="A refresh token in, a new access token out (carrying the player's current scopes).",
+        responses={200: AccessTokenSerializer, **error_responses(400)},
+    )
 )(TokenRefreshView)
 
 urlpatterns = [

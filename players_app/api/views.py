@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -44,7 +44,10 @@ class PlayerRegisterView(APIView):
     @extend_schema(
         operation_id="players_register",
         request=PlayerRegistrationSerializer,
-        responses={201: PlayerSerializer, **error_responses(400, 403)},
+        responses={
+            201: OpenApiResponse(PlayerSerializer, description="The new player."),
+            **error_responses(400, 403, authenticated=False),
+        },
         auth=[],
     )
     def post(self, request: Request) -> Response:

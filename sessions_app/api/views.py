@@ -6,13 +6,22 @@ Views are thin: they find the session the caller may see (404 otherwise), check 
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
 from django.db.models import QuerySet
+from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import status, viewsets
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+    inline_serializer,
+)
+from rest_framework import serializers, status, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -100,9 +109,27 @@ def request_object(request: Request) -> dict[str, Any]:
     return request.data
 
 
+class SessionSchema(AutoSchema):
+    """drf-spectacular documents filters on list views only; /sessions/count takes them too."""
+
+    def get_filter_backends(self):
+        if getattr(self.view, "action", None) == "count":
+            return getattr(self.view, "filter_backends", [])
+        return super().get_filter_backends()
+
+
+SESSION_DELETED = inline_serializer(
+    "SessionDeleted", {"uid": serializers.UUIDField(), "deleted": serializers.BooleanField()}
+)
+SESSIONS_TRUNCATED = inline_serializer(
+    "SessionsTruncated", {"deleted": serializers.IntegerField(help_text="How many sessions were deleted.")}
+)
+
+
 class SessionViewSet(viewsets.GenericViewSet):
     """Sessions: list, count, create, truncate, read, update, delete or close, join, leave."""
 
+    schema = SessionSchema()
     lookup_field = "uid"
     serializer_class = SessionSerializer
     filterset_class = GameSessionFilterSet
@@ -150,6 +177,7 @@ class SessionViewSet(viewsets.GenericViewSet):
         examples=[SESSION_EXAMPLE],
     )
     def create(self, request: Request) -> Response:
+        """Create a session; the caller becomes its host and first member."""
         body = request_object(request)
         permissions.authorize_session_create(request.user, body)
         serializer = SessionInputSerializer(data=body)
@@ -162,7 +190,7 @@ class SessionViewSet(viewsets.GenericViewSet):
     @extend_schema(
         operation_id="sessions_truncate",
         request=None,
-        responses={200: OpenApiResponse(description="Every session was deleted."), **error_responses(403)},
+        responses={200: SESSIONS_TRUNCATED, **error_responses(403)},
     )
     def truncate(self, request: Request) -> Response:
         """Delete every session (needs the truncate_sessions permission)."""
@@ -200,8 +228,11 @@ class SessionViewSet(viewsets.GenericViewSet):
         if not partial and version is None:
             message = "PUT must carry the version you read."
             raise InvalidInput(message, code="version_required", errors=[field_error("version", message, "required")])
-        if "users" in values and sorted(str(u) for u in values["users"]) == sorted(session.users_doc):
-            del values["users"]  # naming only the current members changes nothing
+        # Naming only the current members changes nothing; anything else is refused here, as a
+        # 400 that comes before the service's 412 and 409.
+        if "users" in values and {str(u) for u in values.pop("users")} != set(session.users_doc):
+            message = "users changes only through join, leave, kick and invites."
+            raise InvalidInput(message, code="read_only", errors=[field_error("users", message, "read_only")])
         if not values:
             raise InvalidInput("The body names no member to update.", code="nothing_to_update")
         session = services.session_update(
@@ -237,7 +268,17 @@ class SessionViewSet(viewsets.GenericViewSet):
         operation_id="sessions_destroy",
         parameters=[UID_PARAMETER, CLOSE_AFTER],
         request=None,
-        responses={200: SessionSerializer, **error_responses(400, 403, 404, 409)},
+        responses={
+            200: OpenApiResponse(
+                PolymorphicProxySerializer(
+                    component_name="SessionDeleteResult",
+                    serializers=[SESSION_DELETED, SessionSerializer],
+                    resource_type_field_name=None,
+                ),
+                description="Without closeAfter: {uid, deleted: true}. With closeAfter: the session.",
+            ),
+            **error_responses(400, 403, 404, 409),
+        },
     )
     def destroy(self, request: Request, uid: str) -> Response:
         """Delete the session, or with closeAfter close it (answering with the session)."""
@@ -247,7 +288,9 @@ class SessionViewSet(viewsets.GenericViewSet):
         if raw is None:
             services.session_delete(session_id=session.pk, actor=request.user)
             return Response({"uid": str(session.uid), "deleted": True})
-        if not raw.isdigit() or int(raw) > services.CLOSE_AFTER_MAX:
+        # ASCII digits only (str.isdigit also takes other scripts' digits), and few of them:
+        # int() of a huge string is slow and raises past 4300 digits.
+        if not re.fullmatch(r"[0-9]{1,5}", raw) or int(raw) > services.CLOSE_AFTER_MAX:
             message = f"closeAfter must be whole seconds from 0 to {services.CLOSE_AFTER_MAX}."
             raise InvalidInput(message, errors=[field_error("closeAfter", message, "out_of_range")])
         session = services.session_close(session_id=session.pk, actor=request.user, close_after=int(raw))
@@ -269,7 +312,7 @@ class SessionViewSet(viewsets.GenericViewSet):
     def join(self, request: Request, uid: str) -> Response:
         """Join (POST, or GET as the seed has it): password, capacity, team placement."""
         session = visible_session(request, uid)
-        body = request_object(request) if request.method == "POST" and request.data else {}
+        body = request_object(request) if request.method == "POST" else {}
         serializer = JoinSerializer(data=body)
         serializer.is_valid(raise_exception=True)
         password = serializer.validated_data.get("password") or request.headers.get("X-Session-Password")

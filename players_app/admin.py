@@ -1,0 +1,100 @@
+"""Players in admin: Django's user admin, with the player's uid, the default group and the
+sessions' workflows when a player is deleted."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+
+from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.db.models import Exists, OuterRef, Q
+
+from sessions_app import services as session_services
+from sessions_app.admin import AdminActor, CascadesSessionPartsMixin, UidSearchMixin
+from sessions_app.models import LIVE_STATUSES, GameSession, Invite, Membership, Reservation
+from sessions_project.errors import DomainError
+
+from .models import Player
+from .services import default_group
+
+
+class PlayerCreationForm(AdminUserCreationForm):
+    class Meta(AdminUserCreationForm.Meta):
+        model = Player
+        fields = ("username",)
+
+
+class PlayerChangeForm(UserChangeForm):
+    class Meta(UserChangeForm.Meta):
+        model = Player
+
+
+@admin.register(Player)
+class PlayerAdmin(CascadesSessionPartsMixin, UidSearchMixin, UserAdmin):
+    form = PlayerChangeForm
+    add_form = PlayerCreationForm
+    list_display = ("username", "uid", "email", "is_staff", "is_superuser", "is_active", "date_joined", "last_login")
+    list_filter = ("is_staff", "is_superuser", "is_active", "groups", "date_joined")
+    search_fields = ("username", "email", "first_name", "last_name")
+    search_help_text = "A username, email or name, or a player's UID."
+    readonly_fields = ("uid", "date_joined", "last_login")
+    date_hierarchy = "date_joined"
+    show_full_result_count = False
+    fieldsets = (
+        (None, {"fields": ("username", "uid", "password")}),
+        ("Personal info", {"fields": ("first_name", "last_name", "email")}),
+        (
+            "Permissions",
+            {
+                "fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions"),
+                "description": (
+                    "API scopes (session:*, session:read-player:any, session:read-player:self, "
+                    "customise_session, truncate_sessions) are permissions on sessions: grant them "
+                    "here or, better, through a group such as Game servers."
+                ),
+            },
+        ),
+        ("Important dates", {"fields": ("last_login", "date_joined")}),
+    )
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        if not change:
+            # As `player_create` does for the API: every new player is in the Players group.
+            form.instance.groups.add(default_group())
+
+    def delete_model(self, request, obj):
+        self._leave_live_sessions(request, [obj])
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        self._leave_live_sessions(request, list(queryset))
+        super().delete_queryset(request, queryset)
+
+    def _leave_live_sessions(self, request, players: list[Player]) -> None:
+        """Kick the players from their live sessions through `session_kick` first, so host
+        hand-over, the session documents and `version` move as they would over the API.
+        Closed sessions keep their history as it was."""
+        actor = AdminActor(request.user)
+        failures: Counter = Counter()
+        for player in players:
+            present = Q(
+                Exists(Membership.objects.filter(session=OuterRef("pk"), player=player))
+                | Exists(Reservation.objects.active().filter(session=OuterRef("pk"), player=player))
+                | Exists(Invite.objects.pending().filter(session=OuterRef("pk"), player=player))
+            )
+            live = GameSession.objects.filter(present, status__in=LIVE_STATUSES).exclude(GameSession.objects.due_q())
+            for session_id in list(live.values_list("pk", flat=True)):
+                try:
+                    session_services.session_kick(session_id=session_id, actor=actor, player_uid=player.uid)
+                except DomainError as exc:
+                    failures[exc.detail] += 1
+        for detail, count in failures.items():
+            self.message_user(
+                request, f"{count} session(s) could not remove the player first: {detail}", messages.WARNING
+            )
+
+    def uid_search_q(self, value: uuid.UUID) -> Q:
+        return Q(uid=value)

@@ -1,0 +1,162 @@
+"""Operators' workflows over many sessions: purging closed ones and counting what is there.
+
+Used by the `purge_sessions` and `session_stats` management commands (and usable from a
+shell or admin); the sweeper itself is `services.close_due_sessions`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from django.apps import apps
+from django.db import connection, models, transaction
+from django.db.models import Avg, Count, F, FloatField, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Cast, Coalesce
+from django.utils import timezone
+
+from . import services
+from .models import LIVE_STATUSES, GameSession, Membership, SessionStatus
+
+# --- purge ----------------------------------------------------------------------------------
+
+
+def closed_before_q(closed_before: datetime, now: datetime) -> Q:
+    """Sessions whose closedAt is before `closed_before`: a recorded close, or a live session
+    whose closesAt or idle deadline has passed (it reads as closed at that time, swept or not).
+    A live session whose deadline is still ahead is not closed, whatever `closed_before` says."""
+    cutoff = min(closed_before, now)
+    recorded = Q(status=SessionStatus.CLOSED, closed_at__lt=closed_before)
+    # closedAt = min(closesAt, idle deadline) once that is <= now; it is before the cutoff
+    # exactly when one of the two is both due and before it.
+    due = Q(status__in=LIVE_STATUSES) & (
+        Q(closes_at__lt=closed_before, closes_at__lte=cutoff)
+        | Q(idle_deadline__lt=closed_before, idle_deadline__lte=cutoff)
+    )
+    return recorded | due
+
+
+def purgeable_sessions(closed_before: datetime, now: datetime | None = None) -> QuerySet[GameSession]:
+    return GameSession.objects.filter(closed_before_q(closed_before, now or timezone.now()))
+
+
+def _cascades() -> list[tuple[type[models.Model], str]]:
+    """(model, field) of every row deleted with a session (on_delete=CASCADE to GameSession)."""
+    # include_hidden: JoinPasswordFailure points here with related_name="+".
+    return [
+        (rel.related_model, rel.field.name)
+        for rel in GameSession._meta.get_fields(include_hidden=True)
+        if rel.auto_created and not rel.concrete and rel.is_relation and rel.on_delete is models.CASCADE
+    ]
+
+
+def _label(model: type[models.Model]) -> str:
+    return str(model._meta.verbose_name_plural)
+
+
+def sessions_purge(
+    *,
+    closed_before: datetime,
+    dry_run: bool = False,
+    batch_size: int = 1000,
+    progress: Callable[[int], None] | None = None,
+    now: datetime | None = None,
+) -> dict[str, int]:
+    """Delete the sessions closed before `closed_before` and everything that hangs on them
+    (members, teams, invites, reservations, scores...), `batch_size` sessions per transaction.
+    Returns how many rows of each kind were (or, with `dry_run`, would be) deleted, sessions
+    first. `progress` is called after each batch with the number of sessions deleted so far."""
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1")
+    now = now or timezone.now()
+    queryset = purgeable_sessions(closed_before, now)
+    counts = {_label(GameSession): 0}
+    counts.update({_label(model): 0 for model, _ in _cascades()})
+    if dry_run:
+        counts[_label(GameSession)] = queryset.count()
+        for model, field in _cascades():
+            counts[_label(model)] = model.objects.filter(**{f"{field}__in": queryset.values("pk")}).count()
+        return counts
+
+    skip_locked = connection.features.has_select_for_update_skip_locked
+    deleted_sessions = 0
+    while True:
+        with transaction.atomic():
+            # Lock the session rows first (session before what hangs on it, as the services
+            # do); rows a service holds right now are skipped and purged by a later run.
+            locked = queryset.order_by("pk")
+            if skip_locked:
+                locked = locked.select_for_update(skip_locked=True)
+            batch = list(locked[:batch_size])
+            # A due session not yet swept is recorded closed first, as the sweeper would: that
+            # raises its players' view stamps to its deadline, which its rows (deleted next)
+            # dated until now.
+            touches: dict[str, datetime] = {}
+            for session in batch:
+                services._settle(session, now, touches)
+            services.touch_player_views(touches)
+            pks = [session.pk for session in batch]
+            if pks:
+                _, per_model = GameSession.objects.filter(pk__in=pks).delete()
+                for label, count in per_model.items():
+                    model = _model_by_label(label)
+                    key = _label(model) if model is not None else label
+                    counts[key] = counts.get(key, 0) + count
+                deleted_sessions += len(pks)
+        if pks and progress is not None:
+            progress(deleted_sessions)
+        if len(pks) < batch_size:
+            return counts
+
+
+def _model_by_label(label: str) -> type[models.Model] | None:
+    try:
+        return apps.get_model(label)
+    except LookupError:
+        return None
+
+
+# --- stats ----------------------------------------------------------------------------------
+
+
+def session_stats(now: datetime | None = None) -> dict:
+    """Counts by status as of now (a due session counts as closed), type and visibility;
+    members of live sessions; and the average fill of live sessions with a capacity."""
+    now = now or timezone.now()
+    sessions = GameSession.objects.with_effective_status(now)
+    by_status = dict.fromkeys((s.value for s in SessionStatus), 0)
+    for row in sessions.order_by().values("effective_status").annotate(n=Count("pk")):
+        by_status[row["effective_status"]] = row["n"]
+    by_type = {row["type"]: row["n"] for row in sessions.order_by("type").values("type").annotate(n=Count("pk"))}
+    by_visibility = {
+        row["visibility"]: row["n"]
+        for row in sessions.order_by("visibility").values("visibility").annotate(n=Count("pk"))
+    }
+    live = GameSession.objects.filter(status__in=LIVE_STATUSES).exclude(GameSession.objects.due_q(now))
+    live_members = Membership.objects.filter(session__in=live.values("pk"))
+    member_count = (
+        Membership.objects.filter(session=OuterRef("pk"))
+        .order_by()
+        .values("session")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    fill = (
+        live.filter(num_teams__gt=0, team_size__gt=0)
+        .annotate(members=Coalesce(Subquery(member_count), Value(0)))
+        .aggregate(
+            average=Avg(Cast(F("members"), FloatField()) / Cast(F("num_teams") * F("team_size"), FloatField())),
+            sessions=Count("pk"),
+        )
+    )
+    return {
+        "sessions": sum(by_status.values()),
+        "by_status": by_status,
+        "by_type": by_type,
+        "by_visibility": by_visibility,
+        "live_sessions": by_status["open"] + by_status["in_progress"] + by_status["closing"],
+        "members_in_live_sessions": live_members.count(),
+        "players_in_live_sessions": live_members.values("player_id").distinct().count(),
+        "sessions_with_capacity": fill["sessions"],
+        "average_fill": fill["average"],
+    }

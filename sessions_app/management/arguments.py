@@ -1,0 +1,45 @@
+"""Typed arguments shared by the management commands: argparse reports a bad value as a
+usage error (exit status 2 from the shell, CommandError from call_command)."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import UTC, datetime, time
+
+from django.utils.dateparse import parse_date, parse_datetime
+
+
+def positive_int(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{raw!r} must be at least 1")
+    return value
+
+
+def non_negative_int(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{raw!r} must be 0 or more")
+    return value
+
+
+def moment(raw: str) -> datetime:
+    """YYYY-MM-DD (midnight UTC) or an ISO 8601 date and time (UTC unless it names an offset)."""
+    try:
+        parsed = parse_datetime(raw)
+        day = None if parsed else parse_date(raw)
+    except ValueError:  # well formed but impossible, e.g. 2026-02-30
+        parsed = day = None
+    if parsed is None and day is None:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a date (YYYY-MM-DD) or an ISO 8601 date and time")
+    if parsed is None:
+        parsed = datetime.combine(day, time.min)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed

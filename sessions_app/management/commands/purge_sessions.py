@@ -1,0 +1,54 @@
+"""Delete sessions closed before a date, with everything that hangs on them."""
+
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError
+
+from sessions_app.maintenance import sessions_purge
+from sessions_app.management.arguments import moment, positive_int
+from sessions_project.times import iso
+
+
+class Command(BaseCommand):
+    help = (
+        "Delete the sessions whose closedAt is before DATE (recorded, or a closesAt or idle deadline "
+        "that has passed) together with their members, teams, invites, reservations and scores, in "
+        "batches, and report how many rows of each kind went. Live sessions are never touched."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--closed-before",
+            type=moment,
+            required=True,
+            metavar="DATE",
+            help="YYYY-MM-DD (midnight UTC) or an ISO 8601 date and time, e.g. 2026-01-31T12:00:00Z.",
+        )
+        parser.add_argument("--dry-run", action="store_true", help="Count what would be deleted; delete nothing.")
+        parser.add_argument(
+            "--batch-size", type=positive_int, default=1000, help="Sessions deleted per transaction (default 1000)."
+        )
+
+    def handle(self, *args, closed_before, dry_run: bool, batch_size: int, verbosity: int, **options):
+        def progress(deleted_so_far: int) -> None:
+            if verbosity >= 1:
+                self.stdout.write(f"… {deleted_so_far} sessions deleted so far")
+
+        try:
+            counts = sessions_purge(
+                closed_before=closed_before, dry_run=dry_run, batch_size=batch_size, progress=progress
+            )
+        except DatabaseError as exc:
+            raise CommandError(f"Could not purge sessions: {exc}") from exc
+        sessions = counts.get("sessions", 0)
+        when = iso(closed_before)
+        if dry_run:
+            self.stdout.write(f"Dry run: would delete {sessions} session(s) closed before {when}:")
+        elif sessions:
+            self.stdout.write(self.style.SUCCESS(f"Deleted {sessions} session(s) closed before {when}:"))
+        else:
+            self.stdout.write(f"No session closed before {when}.")
+        if sessions or dry_run:
+            for label, count in counts.items():
+                self.stdout.write(f"  {label}: {count}")

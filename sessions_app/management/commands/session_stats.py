@@ -1,0 +1,47 @@
+"""What the service holds right now: sessions by status, type and visibility, and players."""
+
+from __future__ import annotations
+
+import json
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError
+
+from sessions_app.maintenance import session_stats
+
+
+class Command(BaseCommand):
+    help = (
+        "Print session counts by status (as of now: a session past its closesAt or idle deadline "
+        "counts as closed), type and visibility; members and distinct players in live sessions; and "
+        "the average fill (members / numTeams x teamSize) of live sessions with a capacity."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--json", action="store_true", dest="as_json", help="Print one JSON object instead of a table."
+        )
+
+    def handle(self, *args, as_json: bool = False, **options):
+        try:
+            stats = session_stats()
+        except DatabaseError as exc:
+            raise CommandError(f"Could not read the sessions: {exc}") from exc
+        if as_json:
+            self.stdout.write(json.dumps(stats, indent=2, sort_keys=True))
+            return
+        write = self.stdout.write
+        write(self.style.MIGRATE_HEADING(f"Sessions: {stats['sessions']}"))
+        for title, key in (("by status", "by_status"), ("by type", "by_type"), ("by visibility", "by_visibility")):
+            write(f"  {title}:")
+            for name, count in stats[key].items():
+                write(f"    {name:<20} {count:>10}")
+        write(self.style.MIGRATE_HEADING("Players"))
+        write(f"  {'live sessions':<22} {stats['live_sessions']:>10}")
+        write(f"  {'members in them':<22} {stats['members_in_live_sessions']:>10}")
+        write(f"  {'distinct players':<22} {stats['players_in_live_sessions']:>10}")
+        average = stats["average_fill"]
+        fill = "n/a" if average is None else f"{average:.1%}"
+        write(
+            f"  {'average fill':<22} {fill:>10}  (of {stats['sessions_with_capacity']} live sessions with a capacity)"
+        )

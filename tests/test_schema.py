@@ -1,0 +1,216 @@
+"""The OpenAPI schema generates without a warning, validates, and documents every route of the
+sessions resource accurately; Swagger UI loads with no internet."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import yaml
+from django.contrib.staticfiles import finders
+from django.core.management import call_command
+
+pytestmark = pytest.mark.django_db
+
+PROBLEM = "application/problem+json"
+# Route -> methods and operationIds of issue 2 (later issues add more routes; they are not
+# checked here, but they must not break generation).
+ROUTES = {
+    "/api/v1/auth/token": {"post": "auth_token"},
+    "/api/v1/auth/token/refresh": {"post": "auth_token_refresh"},
+    "/api/v1/players": {"post": "players_register"},
+    "/api/v1/players/me": {"get": "players_me"},
+    "/api/v1/sessions": {"get": "sessions_list", "post": "sessions_create", "delete": "sessions_truncate"},
+    "/api/v1/sessions/count": {"get": "sessions_count"},
+    "/api/v1/sessions/{uid}": {
+        "get": "sessions_retrieve",
+        "put": "sessions_update",
+        "patch": "sessions_partial_update",
+        "delete": "sessions_destroy",
+    },
+    "/api/v1/sessions/{uid}/join": {"get": "sessions_join_get", "post": "sessions_join"},
+    "/api/v1/sessions/{uid}/leave": {"get": "sessions_leave_get", "post": "sessions_leave"},
+}
+PUBLIC_OPERATIONS = {"auth_token", "auth_token_refresh", "players_register"}
+SEED_MEMBERS = {
+    "uid",
+    "dateCreated",
+    "dateModified",
+    "version",
+    "data",
+    "hostUid",
+    "invited",
+    "numTeams",
+    "serverUid",
+    "status",
+    "teams",
+    "teamSize",
+    "users",
+    "visibility",
+}
+
+
+@pytest.fixture(scope="module")
+def schema(tmp_path_factory, django_db_blocker):
+    path = tmp_path_factory.mktemp("schema") / "schema.yaml"
+    with django_db_blocker.unblock():
+        # --fail-on-warn: any warning or error of the generator fails; --validate: the result
+        # is checked against the OpenAPI 3 JSON schema.
+        call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(path))
+    return yaml.safe_load(path.read_text())
+
+
+def operation(schema, path: str, method: str) -> dict:
+    return schema["paths"][path][method]
+
+
+def test_every_route_and_method_is_documented_with_its_operation_id(schema):
+    for path, methods in ROUTES.items():
+        assert path in schema["paths"], path
+        for method, operation_id in methods.items():
+            assert operation(schema, path, method)["operationId"] == operation_id
+
+
+def test_paths_have_no_trailing_slash(schema):
+    api_paths = [p for p in schema["paths"] if p.startswith("/api/v1/")]
+
+    assert api_paths
+    assert [p for p in api_paths if p.endswith("/")] == []
+
+
+def test_every_operation_documents_its_errors_as_problem_details(schema):
+    for path, methods in schema["paths"].items():
+        for method, op in methods.items():
+            errors = {code: r for code, r in op["responses"].items() if code.startswith(("4", "5"))}
+            assert errors, f"{method} {path} documents no error"
+            for code, response in errors.items():
+                assert list(response["content"]) == [PROBLEM], f"{method} {path} {code}"
+                assert response["content"][PROBLEM]["schema"]["$ref"] == "#/components/schemas/Problem"
+
+
+def test_authentication_is_documented_where_it_is_required(schema):
+    for path, methods in ROUTES.items():
+        for method, operation_id in methods.items():
+            op = operation(schema, path, method)
+            if operation_id in PUBLIC_OPERATIONS:
+                assert op.get("security", [{}]) in ([{}], []), operation_id
+            else:
+                assert {"jwtAuth": []} in op["security"], operation_id
+                assert "401" in op["responses"], operation_id
+    # Registration cannot answer 401: it authenticates nobody.
+    assert "401" not in operation(schema, "/api/v1/players", "post")["responses"]
+    scheme = schema["components"]["securitySchemes"]["jwtAuth"]
+    assert scheme["in"] == "header"
+    assert scheme["name"] == "Authorization"
+
+
+@pytest.mark.parametrize(
+    ("path", "method", "codes"),
+    [
+        ("/api/v1/sessions", "get", {"200", "400", "401"}),
+        ("/api/v1/sessions", "post", {"201", "400", "401", "403", "409"}),
+        ("/api/v1/sessions", "delete", {"200", "401", "403"}),
+        ("/api/v1/sessions/count", "get", {"200", "400", "401"}),
+        ("/api/v1/sessions/{uid}", "get", {"200", "304", "400", "401", "404"}),
+        ("/api/v1/sessions/{uid}", "put", {"200", "400", "401", "403", "404", "409", "412"}),
+        ("/api/v1/sessions/{uid}", "patch", {"200", "400", "401", "403", "404", "409", "412"}),
+        ("/api/v1/sessions/{uid}", "delete", {"200", "400", "401", "403", "404"}),
+        ("/api/v1/sessions/{uid}/join", "post", {"200", "400", "401", "403", "404", "409", "429"}),
+        ("/api/v1/sessions/{uid}/join", "get", {"200", "400", "401", "403", "404", "409", "429"}),
+        ("/api/v1/sessions/{uid}/leave", "post", {"200", "400", "401", "404", "409"}),
+        ("/api/v1/auth/token", "post", {"200", "400", "401"}),
+        ("/api/v1/players", "post", {"201", "400", "403"}),
+    ],
+)
+def test_each_route_documents_the_statuses_it_answers(schema, path, method, codes):
+    assert codes <= set(operation(schema, path, method)["responses"])
+
+
+def test_the_session_document_has_every_seed_member_and_no_password(schema):
+    session = schema["components"]["schemas"]["Session"]["properties"]
+
+    assert SEED_MEMBERS <= set(session)
+    assert "hasPassword" in session
+    assert "password" not in session
+
+
+def test_the_session_input_takes_a_write_only_password_and_the_seeds_members(schema):
+    body = schema["components"]["schemas"]["SessionInputRequest"]["properties"]
+
+    assert body["password"]["writeOnly"] is True
+    assert {"data", "hostUid", "numTeams", "teamSize", "status", "visibility", "users", "serverUid"} <= set(body)
+    assert body["numTeams"]["minimum"] == 0
+    assert set(schema["components"]["schemas"]["StatusEnum"]["enum"]) == {"open", "in_progress", "closing", "closed"}
+
+
+def test_the_list_is_an_array_with_its_query_parameters(schema):
+    op = operation(schema, "/api/v1/sessions", "get")
+    response = op["responses"]["200"]["content"]["application/json"]["schema"]
+    if "$ref" in response:
+        response = schema["components"]["schemas"][response["$ref"].rsplit("/", 1)[-1]]
+    parameters = {p["name"]: p for p in op["parameters"]}
+
+    assert response["type"] == "array"
+    assert {"limit", "skip", "sort", "status", "visibility", "hostUid", "serverUid", "user"} <= set(parameters)
+    assert parameters["limit"]["schema"]["maximum"] == 1000
+    assert parameters["limit"]["schema"]["minimum"] == 1
+
+
+def test_count_takes_the_same_filters(schema):
+    parameters = {p["name"] for p in operation(schema, "/api/v1/sessions/count", "get")["parameters"]}
+
+    assert {"status", "visibility", "hostUid", "serverUid", "user"} <= parameters
+
+
+def test_conditional_headers_and_the_join_password_header_are_documented(schema):
+    def headers(path, method):
+        return {p["name"] for p in operation(schema, path, method).get("parameters", []) if p["in"] == "header"}
+
+    assert "If-Match" in headers("/api/v1/sessions/{uid}", "put")
+    assert "If-Match" in headers("/api/v1/sessions/{uid}", "patch")
+    assert "X-Session-Password" in headers("/api/v1/sessions/{uid}/join", "get")
+    assert "X-Session-Password" in headers("/api/v1/sessions/{uid}/join", "post")
+
+
+def test_token_responses_are_documented(schema):
+    token = operation(schema, "/api/v1/auth/token", "post")["responses"]["200"]
+    refresh = operation(schema, "/api/v1/auth/token/refresh", "post")["responses"]["200"]
+
+    def properties(response):
+        ref = response["content"]["application/json"]["schema"]["$ref"]
+        return set(schema["components"]["schemas"][ref.rsplit("/", 1)[-1]]["properties"])
+
+    assert properties(token) == {"access", "refresh"}
+    assert properties(refresh) == {"access"}
+
+
+def test_the_problem_schema_matches_the_bodies(schema):
+    problem = schema["components"]["schemas"]["Problem"]
+
+    assert {"type", "title", "status", "detail", "code"} <= set(problem["required"])
+    assert {"errors", "version"} <= set(problem["properties"])
+
+
+def test_the_schema_is_served_without_authentication(api):
+    response = api.get("/api/v1/schema/")
+
+    assert response.status_code == 200
+    assert b"/api/v1/sessions/{uid}/join" in response.content
+
+
+def test_swagger_ui_loads_with_no_internet(api):
+    response = api.get("/api/v1/docs/")
+    page = response.content.decode()
+
+    assert response.status_code == 200
+    assert "text/html" in response["Content-Type"]
+    assert re.findall(r"(?:https?:)?//[a-z0-9.-]+\.[a-z]{2,}", page) == []
+    # Every script, stylesheet and icon is one of our static files.
+    assets = re.findall(r'(?:src|href)="([^"]+)"', page)
+    assert assets
+    for asset in assets:
+        assert asset.startswith("/static/"), asset
+        assert finders.find(asset.removeprefix("/static/")), asset
+    # The online validator badge would call validator.swagger.io.
+    assert '"validatorUrl": null' in page
+    assert "/api/v1/schema/" in page
