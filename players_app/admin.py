@@ -9,11 +9,11 @@ from collections import Counter
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Q
 
 from sessions_app import services as session_services
-from sessions_app.admin import AdminActor, CascadesSessionPartsMixin, UidSearchMixin
-from sessions_app.models import LIVE_STATUSES, GameSession, Invite, Membership, Reservation
+from sessions_app.admin import AdminActor, CascadesSessionPartsMixin, UidSearchMixin, kickable_q
+from sessions_app.models import LIVE_STATUSES, GameSession
 from sessions_project.errors import DomainError
 
 from .models import Player
@@ -80,17 +80,17 @@ class PlayerAdmin(CascadesSessionPartsMixin, UidSearchMixin, UserAdmin):
         actor = AdminActor(request.user)
         failures: Counter = Counter()
         for player in players:
-            present = Q(
-                Exists(Membership.objects.filter(session=OuterRef("pk"), player=player))
-                | Exists(Reservation.objects.active().filter(session=OuterRef("pk"), player=player))
-                | Exists(Invite.objects.pending().filter(session=OuterRef("pk"), player=player))
-            )
+            present = kickable_q(player)
             live = GameSession.objects.filter(present, status__in=LIVE_STATUSES).exclude(GameSession.objects.due_q())
             for session_id in list(live.values_list("pk", flat=True)):
                 try:
-                    session_services.session_kick(session_id=session_id, actor=actor, player_uid=player.uid)
+                    session = session_services.session_kick(session_id=session_id, actor=actor, player_uid=player.uid)
                 except DomainError as exc:
                     failures[exc.detail] += 1
+                    continue
+                # The session changed too (host hand-over, version): its History says why.
+                message = f"Removed player {player.username} ({player.uid}): the player was deleted (admin action)."
+                self.log_change(request, session, message)
         for detail, count in failures.items():
             self.message_user(
                 request, f"{count} session(s) could not remove the player first: {detail}", messages.WARNING

@@ -17,8 +17,8 @@ from __future__ import annotations
 import csv
 import uuid
 from collections import Counter
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
@@ -62,6 +62,9 @@ CHANGE_SESSION = "sessions_app.change_gamesession"
 SESSION_PARTS = (Membership, Team, Invite, Reservation, JoinPasswordFailure, PlayerSessionsStamp)
 VIEW_SESSION = "sessions_app.view_gamesession"
 
+T = TypeVar("T")
+R = TypeVar("R")
+
 
 class AdminActor:
     """A staff member as the services' `actor`.
@@ -90,10 +93,48 @@ def _plural(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
-def _report_failures(modeladmin, request, failures: Counter) -> None:
-    """One message per distinct refusal, not one per session (an action may touch thousands)."""
-    for detail, count in failures.items():
-        modeladmin.message_user(request, f"{_plural(count, 'session')} not changed: {detail}", messages.ERROR)
+def kickable_q(player: Player) -> Q:
+    """Sessions where `session_kick` has something to remove: the player is a member, holds an
+    active reservation or has a pending invite."""
+    return Q(
+        Exists(Membership.objects.filter(session=OuterRef("pk"), player=player))
+        | Exists(Reservation.objects.active().filter(session=OuterRef("pk"), player=player))
+        | Exists(Invite.objects.pending().filter(session=OuterRef("pk"), player=player))
+    )
+
+
+class ServiceActionMixin:
+    """Admin actions are one service call per selected row, as the API would make them: a
+    refusal (`DomainError`) does not stop the others, and is reported once per reason."""
+
+    def apply_each(
+        self,
+        request,
+        items: Iterable[T],
+        call: Callable[[T], R],
+        log: Callable[[T, R], tuple[Any, str] | None] | None = None,
+    ) -> tuple[list[R], Counter]:
+        """`call(item)` for each item, read in full first (the calls change what it selects).
+        Returns the results of the calls that went through and the refusals counted by detail.
+        `log(item, result)` gives the object and message to record in the admin history, if any."""
+        results: list[R] = []
+        refusals: Counter = Counter()
+        for item in list(items):
+            try:
+                result = call(item)
+            except DomainError as exc:
+                refusals[exc.detail] += 1
+                continue
+            results.append(result)
+            entry = log(item, result) if log is not None else None
+            if entry is not None:
+                self.log_change(request, *entry)
+        return results, refusals
+
+    def report_refusals(self, request, refusals: Counter, noun: str = "session", verb: str = "changed") -> None:
+        """One message per distinct refusal, not one per row (an action may touch thousands)."""
+        for detail, count in refusals.items():
+            self.message_user(request, f"{_plural(count, noun)} not {verb}: {detail}", messages.ERROR)
 
 
 class NulSafeMixin:
@@ -133,8 +174,8 @@ class CascadesSessionPartsMixin:
         return deleted, model_count, perms_needed - parts, protected
 
 
-class ViewOnlyAdmin(NulSafeMixin, admin.ModelAdmin):
-    """Rows that change only through the session workflows: listed here, never edited."""
+class ReadOnlyMixin:
+    """Rows that change only through the session workflows: shown in admin, never edited."""
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
@@ -144,6 +185,10 @@ class ViewOnlyAdmin(NulSafeMixin, admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+class ViewOnlyAdmin(ReadOnlyMixin, NulSafeMixin, admin.ModelAdmin):
+    """Rows that change only through the session workflows: listed here, never edited."""
 
 
 # --- list filters ---------------------------------------------------------------------------
@@ -200,7 +245,7 @@ class WorkspaceFilter(TextInputFilter):
 # --- the session page's read-only inlines ---------------------------------------------------
 
 
-class SessionPartInline(admin.TabularInline):
+class SessionPartInline(ReadOnlyMixin, admin.TabularInline):
     """Part of a session, shown on its page; changed only by the session actions."""
 
     extra = 0
@@ -211,15 +256,6 @@ class SessionPartInline(admin.TabularInline):
     def has_view_permission(self, request, obj=None) -> bool:
         # Part of the session's page: whoever may see the session sees its members.
         return request.user.has_perm(VIEW_SESSION) or request.user.has_perm(CHANGE_SESSION)
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 class MembershipInline(SessionPartInline):
@@ -309,7 +345,7 @@ CSV_COLUMNS = (
 
 
 @admin.register(GameSession)
-class GameSessionAdmin(CascadesSessionPartsMixin, UidSearchMixin, admin.ModelAdmin):
+class GameSessionAdmin(ServiceActionMixin, CascadesSessionPartsMixin, UidSearchMixin, admin.ModelAdmin):
     form = SessionAdminForm
     list_display = (
         "title",
@@ -465,33 +501,34 @@ class GameSessionAdmin(CascadesSessionPartsMixin, UidSearchMixin, admin.ModelAdm
 
     def delete_queryset(self, request, queryset):
         actor = AdminActor(request.user)
-        failures: Counter = Counter()
-        for session_id in list(queryset.values_list("pk", flat=True)):
-            try:
-                services.session_delete(session_id=session_id, actor=actor)
-            except DomainError as exc:
-                failures[exc.detail] += 1
-        _report_failures(self, request, failures)
+        _, refusals = self.apply_each(
+            request,
+            queryset.values_list("pk", flat=True),
+            lambda session_id: services.session_delete(session_id=session_id, actor=actor),
+        )
+        self.report_refusals(request, refusals)
 
     # -- workflows shared by the actions and the session page
 
     def close_sessions(self, request, queryset: QuerySet, close_after: int) -> int:
         """`session_close` on each session; returns how many changed. Refusals are reported."""
         actor = AdminActor(request.user)
-        changed, unchanged = 0, 0
-        failures: Counter = Counter()
         how = "Closed now" if close_after == 0 else f"Closing, closes in {close_after} s"
-        for session_id, version in list(queryset.values_list("pk", "version")):
-            try:
-                session = services.session_close(session_id=session_id, actor=actor, close_after=close_after)
-            except DomainError as exc:
-                failures[exc.detail] += 1
-                continue
-            if session.version == version:
-                unchanged += 1  # already closing sooner: closesAt never moves later
-                continue
-            changed += 1
-            self.log_change(request, session, f"{how} (admin action).")
+
+        def close(row: tuple[int, int]) -> GameSession | None:
+            session_id, version = row
+            session = services.session_close(session_id=session_id, actor=actor, close_after=close_after)
+            # The same version: it was already closing sooner (closesAt never moves later).
+            return session if session.version != version else None
+
+        results, refusals = self.apply_each(
+            request,
+            queryset.values_list("pk", "version"),
+            close,
+            log=lambda _, session: (session, f"{how} (admin action).") if session else None,
+        )
+        changed = sum(session is not None for session in results)
+        unchanged = len(results) - changed
         if changed:
             verb = "Closed" if close_after == 0 else f"Set to close in {close_after} s:"
             self.message_user(request, f"{verb} {_plural(changed, 'session')}.", messages.SUCCESS)
@@ -499,33 +536,25 @@ class GameSessionAdmin(CascadesSessionPartsMixin, UidSearchMixin, admin.ModelAdm
             self.message_user(
                 request, f"{_plural(unchanged, 'session')} already closing sooner: left as they were.", messages.INFO
             )
-        _report_failures(self, request, failures)
+        self.report_refusals(request, refusals)
         return changed
 
     def kick_player(self, request, queryset: QuerySet, player: Player) -> int:
         """`session_kick` of one player from each session where it is a member, holds a
         reservation or a pending invite; returns how many sessions changed."""
         actor = AdminActor(request.user)
-        present = queryset.filter(
-            Exists(Membership.objects.filter(session=OuterRef("pk"), player=player))
-            | Exists(Reservation.objects.active().filter(session=OuterRef("pk"), player=player))
-            | Exists(Invite.objects.pending().filter(session=OuterRef("pk"), player=player))
+        sessions, refusals = self.apply_each(
+            request,
+            queryset.filter(kickable_q(player)).values_list("pk", flat=True),
+            lambda session_id: services.session_kick(session_id=session_id, actor=actor, player_uid=player.uid),
+            log=lambda _, session: (session, f"Removed player {player.username} ({player.uid}) (admin action)."),
         )
-        done = 0
-        failures: Counter = Counter()
-        for session_id in list(present.values_list("pk", flat=True)):
-            try:
-                session = services.session_kick(session_id=session_id, actor=actor, player_uid=player.uid)
-            except DomainError as exc:
-                failures[exc.detail] += 1
-                continue
-            done += 1
-            self.log_change(request, session, f"Removed player {player.username} ({player.uid}) (admin action).")
+        done = len(sessions)
         if done:
             self.message_user(request, f"Removed {player.username} from {_plural(done, 'session')}.", messages.SUCCESS)
-        elif not failures:
+        elif not refusals:
             self.message_user(request, f"{player.username} is in none of these sessions.", messages.WARNING)
-        _report_failures(self, request, failures)
+        self.report_refusals(request, refusals)
         return done
 
     def players_in(self, queryset: QuerySet) -> QuerySet:
@@ -701,11 +730,17 @@ class GameSessionAdmin(CascadesSessionPartsMixin, UidSearchMixin, admin.ModelAdm
 # --- the parts of a session, viewed; their workflows as actions -----------------------------
 
 
-class SessionPartAdmin(UidSearchMixin, ViewOnlyAdmin):
+class SessionPartAdmin(ServiceActionMixin, UidSearchMixin, ViewOnlyAdmin):
     show_full_result_count = False
+    search_fields = ("player__username", "session__name")
+    search_help_text = "A player's username, a session's name, or a player's or session's UID."
 
     def uid_search_q(self, value: uuid.UUID) -> Q:
         return Q(session__uid=value) | Q(player__uid=value)
+
+    def has_session_change_permission(self, request) -> bool:
+        """The actions here are session workflows: they need the right to change sessions."""
+        return request.user.has_perm(CHANGE_SESSION)
 
 
 @admin.register(Membership)
@@ -713,33 +748,27 @@ class MembershipAdmin(SessionPartAdmin):
     list_display = ("id", "session", "player", "team", "joined_at")
     list_filter = ("joined_at", "session__status")
     list_select_related = ("session", "player", "team")
-    search_fields = ("player__username", "session__name")
-    search_help_text = "A player's username, a session's name, or a player's or session's UID."
     date_hierarchy = "joined_at"
     actions = ("remove_from_session",)
 
-    def has_remove_permission(self, request) -> bool:
-        return request.user.has_perm(CHANGE_SESSION)
-
-    @admin.action(description="Remove from their sessions", permissions=["remove"])
+    @admin.action(description="Remove from their sessions", permissions=["session_change"])
     def remove_from_session(self, request, queryset):
         """`session_kick` for each selected membership (host hand-over and closing included)."""
         actor = AdminActor(request.user)
-        done = 0
-        failures: Counter = Counter()
-        for membership in list(queryset.select_related("player", "session")):
-            try:
-                session = services.session_kick(
-                    session_id=membership.session_id, actor=actor, player_uid=membership.player.uid
-                )
-            except DomainError as exc:
-                failures[exc.detail] += 1
-                continue
-            done += 1
-            self.log_change(request, session, f"Removed player {membership.player.username} (admin action).")
-        if done:
-            self.message_user(request, f"Removed {_plural(done, 'member')}.", messages.SUCCESS)
-        _report_failures(self, request, failures)
+        sessions, refusals = self.apply_each(
+            request,
+            queryset.select_related("player", "session"),
+            lambda membership: services.session_kick(
+                session_id=membership.session_id, actor=actor, player_uid=membership.player.uid
+            ),
+            log=lambda membership, session: (
+                session,
+                f"Removed player {membership.player.username} (admin action).",
+            ),
+        )
+        if sessions:
+            self.message_user(request, f"Removed {_plural(len(sessions), 'member')}.", messages.SUCCESS)
+        self.report_refusals(request, refusals)
 
 
 @admin.register(Team)
@@ -764,27 +793,19 @@ class InviteAdmin(SessionPartAdmin):
     date_hierarchy = "date_created"
     actions = ("revoke",)
 
-    def has_revoke_permission(self, request) -> bool:
-        return request.user.has_perm(CHANGE_SESSION)
-
-    @admin.action(description="Revoke the selected pending invites", permissions=["revoke"])
+    @admin.action(description="Revoke the selected pending invites", permissions=["session_change"])
     def revoke(self, request, queryset):
         """`invite_revoke` for each selected invite."""
         actor = AdminActor(request.user)
-        done = 0
-        failures: Counter = Counter()
-        for invite_id in list(queryset.values_list("pk", flat=True)):
-            try:
-                invite = services.invite_revoke(invite_id=invite_id, actor=actor)
-            except DomainError as exc:
-                failures[exc.detail] += 1
-                continue
-            done += 1
-            self.log_change(request, invite.session, f"Revoked the invite of {invite.player} (admin action).")
-        if done:
-            self.message_user(request, f"Revoked {_plural(done, 'invite')}.", messages.SUCCESS)
-        for detail, count in failures.items():
-            self.message_user(request, f"{_plural(count, 'invite')} not revoked: {detail}", messages.ERROR)
+        invites, refusals = self.apply_each(
+            request,
+            queryset.values_list("pk", flat=True),
+            lambda invite_id: services.invite_revoke(invite_id=invite_id, actor=actor),
+            log=lambda _, invite: (invite.session, f"Revoked the invite of {invite.player} (admin action)."),
+        )
+        if invites:
+            self.message_user(request, f"Revoked {_plural(len(invites), 'invite')}.", messages.SUCCESS)
+        self.report_refusals(request, refusals, noun="invite", verb="revoked")
 
 
 @admin.register(Reservation)
@@ -792,31 +813,25 @@ class ReservationAdmin(SessionPartAdmin):
     list_display = ("id", "session", "player", "created_by", "date_created", "expires_at")
     list_filter = ("date_created", "expires_at")
     list_select_related = ("session", "player", "created_by")
-    search_fields = ("player__username", "session__name")
-    search_help_text = "A player's username, a session's name, or a player's or session's UID."
     date_hierarchy = "date_created"
     actions = ("cancel",)
 
-    def has_cancel_permission(self, request) -> bool:
-        return request.user.has_perm(CHANGE_SESSION)
-
-    @admin.action(description="Cancel the selected reservations", permissions=["cancel"])
+    @admin.action(description="Cancel the selected reservations", permissions=["session_change"])
     def cancel(self, request, queryset):
         """`reservation_cancel` for each selected reservation."""
         actor = AdminActor(request.user)
-        done = 0
-        failures: Counter = Counter()
-        for reservation_id, session_id in list(queryset.values_list("pk", "session_id")):
-            try:
-                services.reservation_cancel(reservation_id=reservation_id, session_id=session_id, actor=actor)
-            except DomainError as exc:
-                failures[exc.detail] += 1
-                continue
-            done += 1
-        if done:
-            self.message_user(request, f"Cancelled {_plural(done, 'reservation')}.", messages.SUCCESS)
-        for detail, count in failures.items():
-            self.message_user(request, f"{_plural(count, 'reservation')} not cancelled: {detail}", messages.ERROR)
+        cancelled, refusals = self.apply_each(
+            request,
+            queryset.values_list("pk", "session_id"),
+            lambda row: services.reservation_cancel(reservation_id=row[0], session_id=row[1], actor=actor),
+            log=lambda _, reservation: (
+                reservation.session,
+                f"Cancelled the reservation of {reservation.player} (admin action).",
+            ),
+        )
+        if cancelled:
+            self.message_user(request, f"Cancelled {_plural(len(cancelled), 'reservation')}.", messages.SUCCESS)
+        self.report_refusals(request, refusals, noun="reservation", verb="cancelled")
 
 
 @admin.register(JoinPasswordFailure)
@@ -824,8 +839,6 @@ class JoinPasswordFailureAdmin(SessionPartAdmin):
     list_display = ("id", "session", "player", "at")
     list_filter = ("at",)
     list_select_related = ("session", "player")
-    search_fields = ("player__username", "session__name")
-    search_help_text = "A player's username, a session's name, or a player's or session's UID."
     date_hierarchy = "at"
 
 
@@ -890,6 +903,14 @@ class ScoreAdmin(UidSearchMixin, admin.ModelAdmin):
     readonly_fields = ("date_created",)
     date_hierarchy = "time_achieved"
     show_full_result_count = False
+
+    # Scores are recorded only through score_submit and the import (session state, membership,
+    # an imported session's span); here staff look and, if need be, delete.
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
 
     def uid_search_q(self, value: uuid.UUID) -> Q:
         return Q(session__uid=value) | Q(player__uid=value)

@@ -18,7 +18,7 @@ from players_app.models import Player
 from sessions_project.errors import DomainError
 
 from . import services
-from .api.serializers import MAX_IDLE_TIMEOUT, MAX_TEAM_SIZE, MAX_TEAMS
+from .api.serializers import MAX_IDLE_TIMEOUT, MAX_TEAM_SIZE, MAX_TEAMS, SessionInputSerializer
 from .models import GameSession
 
 # Form fields the services take as they are (the API's snake_case names).
@@ -36,21 +36,13 @@ SERVICE_FIELDS = (
     "idle_timeout",
     "data",
 )
-# A domain error's field (API spelling) -> the form field that shows it.
+# A domain error's field (API spelling) -> the form field that shows it: the serializer's
+# camelCase -> snake_case names, and the two form fields named otherwise.
 FORM_FIELD_FOR_API_FIELD = {
+    **{name: name for name in ("status", "visibility", "type", "name", "desc", "data")},
+    **SessionInputSerializer.FIELD_NAMES,
     "hostUid": "host",
-    "numTeams": "num_teams",
-    "teamSize": "team_size",
-    "serverUid": "server_uid",
-    "workspaceId": "workspace_id",
-    "idleTimeout": "idle_timeout",
     "password": "join_password",
-    "status": "status",
-    "visibility": "visibility",
-    "type": "type",
-    "name": "name",
-    "desc": "desc",
-    "data": "data",
 }
 # Errors that carry no field but plainly belong to one.
 FORM_FIELD_FOR_CODE = {

@@ -72,6 +72,12 @@ def authorize_session_create(user, body: dict) -> None:
         raise Forbidden("Only session:* accounts may create a session with other users in it.", code="users_forbidden")
 
 
+def authorize_host_removal(user) -> None:
+    """Only session:* accounts may leave a hosted session without a host (hostUid null)."""
+    if not is_operator(user):
+        raise Forbidden("Only session:* accounts may remove the host.", code="host_forbidden")
+
+
 def authorize_session_manage(user, session: GameSession) -> None:
     """Delete, close, invite, reserve, kick, move players: the host or session:*."""
     if not (is_operator(user) or is_host(user, session)):

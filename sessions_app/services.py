@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -330,6 +329,27 @@ def _player_by_uid(value: Any, field: str) -> Player:
     return player
 
 
+def _players_by_uid(values: Iterable[Any], field: str) -> list[Player]:
+    """The players a list names, in its order and without repeats, in one query; 400 naming
+    `field[index]` for the first uid that is malformed or unknown."""
+    wanted: list[uuid.UUID] = []
+    for index, value in enumerate(values):
+        try:
+            wanted.append(uuid.UUID(str(value)))
+        except ValueError:
+            raise InvalidInput(errors=[field_error(f"{field}[{index}]", "Not a valid UUID.", "invalid_uuid")]) from None
+    found = {p.uid: p for p in Player.objects.filter(uid__in=set(wanted))} if wanted else {}
+    players: dict[int, Player] = {}
+    for index, player_uid in enumerate(wanted):
+        if player_uid not in found:
+            message = f"No player with uid {player_uid}."
+            raise InvalidInput(
+                message, code="unknown_player", errors=[field_error(f"{field}[{index}]", message, "unknown_player")]
+            )
+        players.setdefault(found[player_uid].pk, found[player_uid])
+    return list(players.values())
+
+
 # --- teams ----------------------------------------------------------------------------------
 
 
@@ -341,21 +361,26 @@ def _teams_with_counts(session: GameSession) -> list[Team]:
     return list(Team.objects.filter(session=session).annotate(size=Count("memberships")).order_by("index"))
 
 
+def validate_team_index(num_teams: int, requested: int | None) -> None:
+    """400 for a team index the session does not have (its teams are 0 to numTeams - 1)."""
+    if requested is None or 0 <= requested < num_teams:
+        return
+    if num_teams == 0:
+        message = "This session has no teams."
+        raise InvalidInput(message, errors=[field_error("team", message, "no_teams")])
+    message = f"Team index must be from 0 to {num_teams - 1}."
+    raise InvalidInput(message, errors=[field_error("team", message, "invalid_team")])
+
+
 def _choose_team(session: GameSession, teams: list[Team], requested: int | None) -> Team | None:
     """The team a joining player goes to: the requested one (409 when full), else the
     smallest with room, lowest index on ties."""
+    validate_team_index(len(teams), requested)
     if not teams:
-        if requested is not None:
-            raise InvalidInput(
-                "This session has no teams.", errors=[field_error("team", "This session has no teams.", "no_teams")]
-            )
         return None
     room = [t for t in teams if session.team_size == 0 or t.size < session.team_size]
     if requested is not None:
-        team = next((t for t in teams if t.index == requested), None)
-        if team is None:
-            message = f"Team index must be from 0 to {len(teams) - 1}."
-            raise InvalidInput(message, errors=[field_error("team", message, "invalid_team")])
+        team = next(t for t in teams if t.index == requested)
         if team not in room:
             raise Conflict(f"Team {requested} is full.", code="team_full")
         return team
@@ -404,16 +429,6 @@ def _resize_teams(session: GameSession, num_teams: int, team_size: int, now: dat
 CREATE_STATUSES = (S.OPEN, S.IN_PROGRESS)
 
 
-@dataclass
-class SessionInput:
-    """Validated members of a create or update body (snake_case), as the serializer gives them."""
-
-    values: dict[str, Any]
-
-    def has(self, name: str) -> bool:
-        return name in self.values
-
-
 @transaction.atomic
 def session_create(*, actor, values: dict[str, Any]) -> GameSession:
     """Create a session; the creator (unless a session:* account naming others) is its first member."""
@@ -436,11 +451,7 @@ def session_create(*, actor, values: dict[str, Any]) -> GameSession:
     if users is None:
         member_ids = [actor.id]
     else:
-        member_ids = []
-        for index, value in enumerate(users):
-            player = _player_by_uid(value, f"users[{index}]")
-            if player.id not in member_ids:
-                member_ids.append(player.id)
+        member_ids = [player.id for player in _players_by_uid(users, "users")]
 
     host_id: int | None = actor.id
     if "host_uid" in values:
@@ -449,6 +460,8 @@ def session_create(*, actor, values: dict[str, Any]) -> GameSession:
             if not operator:
                 raise Forbidden("Only session:* accounts may set hostUid to someone else.", code="host_forbidden")
             host_id = None if host_value is None else _player_by_uid(host_value, "hostUid").id
+    # Resolved before any 409 below: an unknown invited player is a malformed request (400).
+    invited = _players_by_uid(values.get("invited") or (), "invited")
 
     session = GameSession(
         creator_id=actor.id,
@@ -489,8 +502,8 @@ def session_create(*, actor, values: dict[str, Any]) -> GameSession:
             Membership(session=session, player_id=player_id, team=team, joined_at=now + timedelta(microseconds=offset))
         )
     Membership.objects.bulk_create(memberships)
-    if values.get("invited"):
-        _set_invited(session, actor, values["invited"], now)
+    if invited:
+        _set_invited(session, actor, invited, now)
     _render_documents(session)
     session.save(update_fields=["users_doc", "teams_doc", "invites_doc"])
     touch_player_views(dict.fromkeys([*session.users_doc, *_invited_uids(session.invites_doc, now)], now))
@@ -503,6 +516,26 @@ def etag_for(session_uid, version: int) -> str:
 
 
 SIMPLE_FIELDS = ("data", "visibility", "server_uid", "type", "name", "desc", "highlight", "workspace_id")
+_UNCHANGED = object()
+
+
+def _host_change(session: GameSession, actor, values: dict[str, Any]) -> Any:
+    """The host an update names if it is not the current one: None (403 without session:*), or
+    a member (400 otherwise, unless session:*). `_UNCHANGED` when hostUid is absent or current."""
+    if "host_uid" not in values:
+        return _UNCHANGED
+    host_value = values["host_uid"]
+    current = session.host.uid if session.host_id else None
+    if (None if host_value is None else str(host_value)) == (None if current is None else str(current)):
+        return _UNCHANGED
+    if host_value is None:
+        permissions.authorize_host_removal(actor)
+        return None
+    player = _player_by_uid(host_value, "hostUid")
+    if not permissions.is_operator(actor) and not Membership.objects.filter(session=session, player=player).exists():
+        message = "The host can be handed only to a member of the session."
+        raise InvalidInput(message, code="host_not_member", errors=[field_error("hostUid", message)])
+    return player
 
 
 @transaction.atomic
@@ -515,12 +548,18 @@ def session_update(
     if_match: str | None = None,
 ) -> GameSession:
     """Apply an update (PUT/PATCH or admin). Only members that differ are written; if none
-    differs, nothing changes and `version` stays. Checks, in order: permission (403), If-Match
-    (412), version (409 with the current version), then the state rules (409)."""
+    differs, nothing changes and `version` stays. Checks, in the API's order: permission (403),
+    the values that name players (400), If-Match (412), version (409 with the current version),
+    then the state rules (409)."""
     now = timezone.now()
     session = _lock(session_id)
     _settle(session, now)
     permissions.authorize_session_update(actor, session, set(values) - {"users"})
+    new_host = _host_change(session, actor, values)
+    if "users" in values and sorted(str(u) for u in values["users"]) != sorted(session.users_doc):
+        message = "users changes only through join, leave, kick and invites."
+        raise InvalidInput(message, code="read_only", errors=[field_error("users", message, "read_only")])
+    invited = _players_by_uid(values["invited"], "invited") if "invited" in values else None
     if not if_match_passes(if_match, etag_for(session.uid, session.version)):
         raise PreconditionFailed(version=session.version)
     if expected_version is not None and expected_version != session.version:
@@ -529,9 +568,6 @@ def session_update(
             code="version_conflict",
             version=session.version,
         )
-    if "users" in values and sorted(str(u) for u in values["users"]) != sorted(session.users_doc):
-        message = "users changes only through join, leave, kick and invites."
-        raise InvalidInput(message, code="read_only", errors=[field_error("users", message, "read_only")])
 
     changed: set[str] = set()
     for name in SIMPLE_FIELDS:
@@ -549,22 +585,9 @@ def session_update(
         session.idle_timeout = values["idle_timeout"]
         changed.add("idle_timeout")
 
-    if "host_uid" in values:
-        host_value = values["host_uid"]
-        current = session.host.uid if session.host_id else None
-        if (None if host_value is None else str(host_value)) != (None if current is None else str(current)):
-            if host_value is None:
-                if not permissions.is_operator(actor):
-                    raise Forbidden("Only session:* accounts may remove the host.", code="host_forbidden")
-                session.host = None
-            else:
-                player = _player_by_uid(host_value, "hostUid")
-                is_member = Membership.objects.filter(session=session, player=player).exists()
-                if not is_member and not permissions.is_operator(actor):
-                    message = "The host can be handed only to a member of the session."
-                    raise InvalidInput(message, code="host_not_member", errors=[field_error("hostUid", message)])
-                session.host = player
-            changed.add("host")
+    if new_host is not _UNCHANGED:
+        session.host = new_host
+        changed.add("host")
 
     num_teams = values.get("num_teams", session.num_teams)
     team_size = values.get("team_size", session.team_size)
@@ -583,7 +606,7 @@ def session_update(
     elif "status" in values:
         check_transition(session.status, values["status"], "update")
 
-    if "invited" in values and _set_invited(session, actor, values["invited"], now):
+    if invited is not None and _set_invited(session, actor, invited, now):
         changed.add("invites")
 
     if changed:
@@ -712,14 +735,18 @@ def _throttle_check(session: GameSession, player_id: int, now: datetime) -> None
 
 def _check_password(session: GameSession, actor, password: str | None, now: datetime) -> None:
     """Throttle first (a throttled join learns nothing about its password), then verify.
-    A failure is recorded in its own committed write, outside the join's transaction."""
-    _throttle_check(session, actor.id, now)
-    if check_join_password(password, session.password_hash):
-        return
-    JoinPasswordFailure.objects.filter(at__lte=now - timedelta(seconds=settings.JOIN_PASSWORD_WINDOW)).filter(
-        session=session, player_id=actor.id
-    ).delete()
-    JoinPasswordFailure.objects.create(session=session, player_id=actor.id, at=now)
+    A failure is recorded in its own committed write, outside the join's transaction. One
+    player's checks run one at a time (its row is locked while they are judged), so a burst
+    of concurrent guesses is counted as a sequence would be, not all read as under the limit."""
+    with transaction.atomic():
+        list(Player.objects.select_for_update().filter(pk=actor.id).values_list("pk", flat=True))
+        _throttle_check(session, actor.id, now)
+        if check_join_password(password, session.password_hash):
+            return
+        JoinPasswordFailure.objects.filter(at__lte=now - timedelta(seconds=settings.JOIN_PASSWORD_WINDOW)).filter(
+            session=session, player_id=actor.id
+        ).delete()
+        JoinPasswordFailure.objects.create(session=session, player_id=actor.id, at=now)
     if password:
         raise Forbidden("Wrong session password.", code="wrong_password")
     raise Forbidden("This session needs a password to join.", code="password_required")
@@ -745,6 +772,7 @@ def session_join(
     session = GameSession.objects.filter(pk=session_id).first()
     if session is None:
         raise NotFound("No such session.", code="session_not_found")
+    validate_team_index(session.num_teams, team)  # a malformed request (400) before any 409
     # A session that is not open refuses every join with 409 before any password is looked
     # at (issue 5: "every join gets 409"), so guesses on it are neither answered nor counted.
     _joinable(session, session.effective_status(now))
@@ -903,14 +931,11 @@ def _invite(session: GameSession, actor, player: Player, expires_at: datetime | 
     )
 
 
-def _set_invited(session: GameSession, actor, uids: list[Any], now: datetime) -> bool:
-    """`invited` on create/update sets the whole list: new uids are invited, pending invites
-    left out are revoked. Returns whether anything changed."""
+def _set_invited(session: GameSession, actor, players: list[Player], now: datetime) -> bool:
+    """`invited` on create/update sets the whole list (resolved by `_players_by_uid`): new
+    players are invited, pending invites left out are revoked. Returns whether anything changed."""
     _expire_stale_invites(session, now)
-    wanted: dict[int, Player] = {}
-    for index, value in enumerate(uids):
-        player = _player_by_uid(value, f"invited[{index}]")
-        wanted[player.id] = player
+    wanted = {player.id: player for player in players}
     pending = {i.player_id: i for i in Invite.objects.filter(session=session, state=InviteState.PENDING)}
     changed = False
     for player_id, invite in pending.items():

@@ -7,19 +7,15 @@ import os
 
 import pytest
 from django.contrib.auth.models import Permission
-from django.db import connection
 from rest_framework.test import APIClient
 
+from players_app.authentication import TokenPlayer, player_claims
 from sessions_app import services
-from sessions_app.models import PERM_TRUNCATE, SCOPE_ANY, SCOPE_READ_PLAYER_ANY
+from sessions_app.models import PERM_TRUNCATE, SCOPE_ANY, SCOPE_READ_PLAYER_ANY, GameSession
 
 from .factories import PlayerFactory
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
-
-
-def on_postgres() -> bool:
-    return connection.vendor == "postgresql"
 
 
 def pytest_collection_modifyitems(config, items):
@@ -72,6 +68,20 @@ def grant(player, *codenames: str):
     return Player.objects.get(pk=player.pk)  # fresh instance: no cached permissions
 
 
+def as_token(player):
+    """The caller as production sees it: from its JWT, with no database lookup."""
+    return TokenPlayer({"user_id": player.pk, **player_claims(player)})
+
+
+def row(session) -> GameSession:
+    """The session as the database holds it now."""
+    return GameSession.objects.get(pk=session.pk)
+
+
+def version_of(session) -> int:
+    return row(session).version
+
+
 @pytest.fixture
 def api():
     """An API client; `api.as_(player)` authenticates it as that player."""
@@ -82,18 +92,6 @@ def api():
             return self
 
     return Client()
-
-
-@pytest.fixture
-def client_for(db):
-    """A fresh API client authenticated as the given player."""
-
-    def make(player):
-        client = APIClient()
-        client.force_authenticate(user=player)
-        return client
-
-    return make
 
 
 @pytest.fixture
@@ -134,6 +132,15 @@ def make_session(db):
         return services.session_create(actor=actor, values=values)
 
     return make
+
+
+@pytest.fixture
+def session(make_session, host, member):
+    """A public open session of host and member."""
+    made = make_session(host)
+    services.session_join(session_id=made.pk, actor=member)
+    made.refresh_from_db()
+    return made
 
 
 class Clock:

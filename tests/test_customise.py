@@ -20,16 +20,6 @@ def url(session):
     return f"/api/v1/sessions/{session.uid}"
 
 
-@pytest.fixture
-def session(make_session, host, member):
-    from sessions_app import services
-
-    made = make_session(host)
-    services.session_join(session_id=made.pk, actor=member)
-    made.refresh_from_db()
-    return made
-
-
 def test_the_host_names_describes_and_highlights_its_session(api, session, host):
     before = api.as_(host).get(url(session)).json()
 

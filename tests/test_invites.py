@@ -11,6 +11,7 @@ from sessions_app import services
 from sessions_app.models import GameSession, Invite, InviteState, Membership
 from sessions_app.services import iso
 
+from .conftest import version_of
 from .factories import PlayerFactory
 
 pytestmark = pytest.mark.django_db
@@ -20,10 +21,6 @@ def invite(api, actor, session, player, **body):
     return api.as_(actor).post(
         f"/api/v1/sessions/{session.uid}/invites", {"player": str(player.uid), **body}, format="json"
     )
-
-
-def version_of(session) -> int:
-    return GameSession.objects.get(pk=session.pk).version
 
 
 # --- sending ----------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from sessions_app import services
 from sessions_app.models import GameSession, Membership, Score, SessionStatus, Team
 from sessions_project.times import iso
 
+from .conftest import row
 from .factories import ScoreFactory
 
 pytestmark = pytest.mark.django_db
@@ -22,10 +23,6 @@ pytestmark = pytest.mark.django_db
 
 def url(session, suffix: str = "") -> str:
     return f"/api/v1/sessions/{session.uid}{suffix}"
-
-
-def row(session) -> GameSession:
-    return GameSession.objects.get(pk=session.pk)
 
 
 def given(make_session, host, status: str, **values) -> GameSession:

@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.db import connection
 
-from players_app.authentication import TokenPlayer, player_claims
 from sessions_app.models import GameSession, Score
 from sessions_project.times import iso
 
+from .conftest import as_token
 from .factories import ChartFactory
 
 pytestmark = pytest.mark.django_db
@@ -22,10 +22,6 @@ URL = "/api/v1/scores/import"
 
 def at(**delta) -> datetime:
     return T0 + timedelta(**delta)
-
-
-def as_token(player):
-    return TokenPlayer({"user_id": player.pk, **player_claims(player)})
 
 
 @pytest.fixture

@@ -7,28 +7,14 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 
-from players_app.authentication import TokenPlayer, player_claims
 from sessions_app import services
 from sessions_app.models import GameSession, Score
 from sessions_project.times import iso
 
+from .conftest import as_token
 from .factories import ChartFactory, ScoreFactory, SongFactory
 
 pytestmark = pytest.mark.django_db
-
-
-def as_token(player):
-    """The caller as production sees it: from its JWT, with no database lookup."""
-    return TokenPlayer({"user_id": player.pk, **player_claims(player)})
-
-
-@pytest.fixture
-def session(make_session, host, member):
-    """A public open session of host and member."""
-    made = make_session(host)
-    services.session_join(session_id=made.pk, actor=member)
-    made.refresh_from_db()
-    return made
 
 
 @pytest.fixture

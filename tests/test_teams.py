@@ -10,6 +10,7 @@ from sessions_app import services
 from sessions_app.models import GameSession, Invite, InviteState, Membership, Reservation, Team
 from sessions_app.services import iso
 
+from .conftest import version_of
 from .factories import PlayerFactory
 
 pytestmark = pytest.mark.django_db
@@ -17,10 +18,6 @@ pytestmark = pytest.mark.django_db
 
 def teams_of(session) -> list[list[str]]:
     return [t["players"] for t in GameSession.objects.get(pk=session.pk).teams_doc]
-
-
-def version_of(session) -> int:
-    return GameSession.objects.get(pk=session.pk).version
 
 
 def uids(*players) -> list[str]:

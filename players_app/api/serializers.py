@@ -78,10 +78,3 @@ class PlayerSerializer(serializers.Serializer):
     username = serializers.CharField(read_only=True)
     isStaff = serializers.BooleanField(source="is_staff", read_only=True)
     scopes = serializers.ListField(child=serializers.CharField(), read_only=True)
-
-
-class PublicPlayerSerializer(serializers.Serializer):
-    """A player as anyone may see it: nothing private."""
-
-    uid = serializers.UUIDField(read_only=True)
-    username = serializers.CharField(read_only=True)

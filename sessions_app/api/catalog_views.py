@@ -12,7 +12,7 @@ from typing import Any
 
 from django.db.models import Model, QuerySet
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import status, viewsets
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
@@ -52,7 +52,9 @@ ID_PARAMETER = OpenApiParameter("pk", OpenApiTypes.INT, OpenApiParameter.PATH, d
 
 
 class CatalogViewSet(viewsets.GenericViewSet):
-    """List, create, read and update one kind of catalog row; subclasses name the kind."""
+    """List, create, read and update one kind of catalog row; subclasses name the kind and
+    document its routes (`extend_schema_view`: the actions carry no docstring, so a route
+    without its own description shows the subclass's)."""
 
     permission_classes = [IsAuthenticated, permissions.IsOperatorOrReadOnly]
     pagination_class = LimitSkipPagination
@@ -61,32 +63,41 @@ class CatalogViewSet(viewsets.GenericViewSet):
     ordering: tuple[str, ...] = ("id",)
     not_found_code = "not_found"
 
+    def _not_found(self, pk: int) -> NotFound:
+        return NotFound(f"No {self.queryset.model._meta.verbose_name} with id {pk}.", code=self.not_found_code)
+
     def _row(self, pk: int) -> dict[str, Any]:
         row = self.queryset.model.objects.filter(pk=pk).values(*self.columns).first()
         if row is None:
-            raise NotFound(f"No {self.queryset.model._meta.verbose_name} with id {pk}.", code=self.not_found_code)
+            raise self._not_found(pk)
         return row
 
     def _instance(self, request: Request, pk: int) -> Model:
         instance = self.queryset.model.objects.filter(pk=pk).first()
         if instance is None:
-            raise NotFound(f"No {self.queryset.model._meta.verbose_name} with id {pk}.", code=self.not_found_code)
+            raise self._not_found(pk)
         self.check_object_permissions(request, instance)  # 404 before 403
         return instance
 
-    def _list(self, request: Request) -> Response:
+    def list(self, request: Request) -> Response:
         queryset: QuerySet = self.filter_queryset(self.get_queryset()).order_by(*self.ordering)
         page = self.paginate_queryset(queryset.values(*self.columns))
         return Response([type(self).document(row) for row in page])
 
-    def _create(self, request: Request) -> Response:
+    def create(self, request: Request) -> Response:
         serializer = self.get_serializer(data=request_object(request))
         serializer.is_valid(raise_exception=True)
         instance = serializer.save()
         return Response(type(self).document(self._row(instance.pk)), status=status.HTTP_201_CREATED)
 
-    def _retrieve(self, request: Request, pk: int) -> Response:
+    def retrieve(self, request: Request, pk: int) -> Response:
         return Response(type(self).document(self._row(pk)))
+
+    def update(self, request: Request, pk: int) -> Response:
+        return self._update(request, pk, partial=False)
+
+    def partial_update(self, request: Request, pk: int) -> Response:
+        return self._update(request, pk, partial=True)
 
     def _update(self, request: Request, pk: int, *, partial: bool) -> Response:
         instance = self._instance(request, pk)
@@ -96,6 +107,41 @@ class CatalogViewSet(viewsets.GenericViewSet):
         return Response(type(self).document(self._row(instance.pk)))
 
 
+@extend_schema_view(
+    list=extend_schema(
+        operation_id="songs_list",
+        description="Songs by title, then artist; `search` matches part of the title or of the artist.",
+        responses={200: SongSerializer(many=True), **error_responses(400)},
+    ),
+    create=extend_schema(
+        operation_id="songs_create",
+        description="Add a song (session:* only): title and artist required.",
+        request=SongSerializer,
+        responses={201: SongSerializer, **error_responses(400, 403)},
+        examples=[
+            OpenApiExample("Create", value={"title": "Max 300", "artist": "Omega", "bpm": 300}, request_only=True)
+        ],
+    ),
+    retrieve=extend_schema(
+        operation_id="songs_retrieve",
+        parameters=[ID_PARAMETER],
+        responses={200: SongSerializer, **error_responses(404)},
+    ),
+    update=extend_schema(
+        operation_id="songs_update",
+        description="Replace a song (session:* only): title and artist required; members left out keep their values.",
+        parameters=[ID_PARAMETER],
+        request=SongSerializer,
+        responses={200: SongSerializer, **error_responses(400, 403, 404)},
+    ),
+    partial_update=extend_schema(
+        operation_id="songs_partial_update",
+        description="Change some members of a song (session:* only).",
+        parameters=[ID_PARAMETER],
+        request=SongSerializer,
+        responses={200: SongSerializer, **error_responses(400, 403, 404)},
+    ),
+)
 class SongViewSet(CatalogViewSet):
     """Songs: every player lists and reads them; session:* accounts add and change them."""
 
@@ -107,52 +153,41 @@ class SongViewSet(CatalogViewSet):
     ordering = ("title", "artist", "id")
     not_found_code = "song_not_found"
 
-    @extend_schema(operation_id="songs_list", responses={200: SongSerializer(many=True), **error_responses(400)})
-    def list(self, request: Request) -> Response:
-        """Songs by title, then artist; `search` matches part of the title or of the artist."""
-        return self._list(request)
 
-    @extend_schema(
-        operation_id="songs_create",
-        request=SongSerializer,
-        responses={201: SongSerializer, **error_responses(400, 403)},
-        examples=[
-            OpenApiExample("Create", value={"title": "Max 300", "artist": "Omega", "bpm": 300}, request_only=True)
-        ],
-    )
-    def create(self, request: Request) -> Response:
-        """Add a song (session:* only): title and artist required."""
-        return self._create(request)
-
-    @extend_schema(
-        operation_id="songs_retrieve",
+@extend_schema_view(
+    list=extend_schema(
+        operation_id="charts_list",
+        description="Charts by song, then difficulty; filter by `song` (its id) and `difficulty` (any case).",
+        parameters=[OpenApiParameter("song", OpenApiTypes.INT, description="The song's id.")],
+        responses={200: ChartSerializer(many=True), **error_responses(400)},
+    ),
+    create=extend_schema(
+        operation_id="charts_create",
+        description="Add a chart (session:* only): song (its id) and difficulty required.",
+        request=ChartSerializer,
+        responses={201: ChartSerializer, **error_responses(400, 403)},
+        examples=[OpenApiExample("Create", value={"song": 1, "difficulty": "HARD", "level": 12.5}, request_only=True)],
+    ),
+    retrieve=extend_schema(
+        operation_id="charts_retrieve",
         parameters=[ID_PARAMETER],
-        responses={200: SongSerializer, **error_responses(404)},
-    )
-    def retrieve(self, request: Request, pk: int) -> Response:
-        return self._retrieve(request, pk)
-
-    @extend_schema(
-        operation_id="songs_update",
+        responses={200: ChartSerializer, **error_responses(404)},
+    ),
+    update=extend_schema(
+        operation_id="charts_update",
+        description="Replace a chart (session:* only): song and difficulty required.",
         parameters=[ID_PARAMETER],
-        request=SongSerializer,
-        responses={200: SongSerializer, **error_responses(400, 403, 404)},
-    )
-    def update(self, request: Request, pk: int) -> Response:
-        """Replace a song (session:* only): title and artist required; members left out keep their values."""
-        return self._update(request, pk, partial=False)
-
-    @extend_schema(
-        operation_id="songs_partial_update",
+        request=ChartSerializer,
+        responses={200: ChartSerializer, **error_responses(400, 403, 404)},
+    ),
+    partial_update=extend_schema(
+        operation_id="charts_partial_update",
+        description="Change some members of a chart (session:* only).",
         parameters=[ID_PARAMETER],
-        request=SongSerializer,
-        responses={200: SongSerializer, **error_responses(400, 403, 404)},
-    )
-    def partial_update(self, request: Request, pk: int) -> Response:
-        """Change some members of a song (session:* only)."""
-        return self._update(request, pk, partial=True)
-
-
+        request=ChartSerializer,
+        responses={200: ChartSerializer, **error_responses(400, 403, 404)},
+    ),
+)
 class ChartViewSet(CatalogViewSet):
     """Charts: every player lists and reads them; session:* accounts add and change them."""
 
@@ -163,53 +198,6 @@ class ChartViewSet(CatalogViewSet):
     document = staticmethod(chart_document)
     ordering = ("song_id", "difficulty", "id")
     not_found_code = "chart_not_found"
-
-    @extend_schema(
-        operation_id="charts_list",
-        parameters=[OpenApiParameter("song", OpenApiTypes.INT, description="The song's id.")],
-        responses={200: ChartSerializer(many=True), **error_responses(400)},
-    )
-    def list(self, request: Request) -> Response:
-        """Charts by song, then difficulty; filter by `song` (its id) and `difficulty` (any case)."""
-        return self._list(request)
-
-    @extend_schema(
-        operation_id="charts_create",
-        request=ChartSerializer,
-        responses={201: ChartSerializer, **error_responses(400, 403)},
-        examples=[OpenApiExample("Create", value={"song": 1, "difficulty": "HARD", "level": 12.5}, request_only=True)],
-    )
-    def create(self, request: Request) -> Response:
-        """Add a chart (session:* only): song (its id) and difficulty required."""
-        return self._create(request)
-
-    @extend_schema(
-        operation_id="charts_retrieve",
-        parameters=[ID_PARAMETER],
-        responses={200: ChartSerializer, **error_responses(404)},
-    )
-    def retrieve(self, request: Request, pk: int) -> Response:
-        return self._retrieve(request, pk)
-
-    @extend_schema(
-        operation_id="charts_update",
-        parameters=[ID_PARAMETER],
-        request=ChartSerializer,
-        responses={200: ChartSerializer, **error_responses(400, 403, 404)},
-    )
-    def update(self, request: Request, pk: int) -> Response:
-        """Replace a chart (session:* only): song and difficulty required."""
-        return self._update(request, pk, partial=False)
-
-    @extend_schema(
-        operation_id="charts_partial_update",
-        parameters=[ID_PARAMETER],
-        request=ChartSerializer,
-        responses={200: ChartSerializer, **error_responses(400, 403, 404)},
-    )
-    def partial_update(self, request: Request, pk: int) -> Response:
-        """Change some members of a chart (session:* only)."""
-        return self._update(request, pk, partial=True)
 
 
 # --- scores ---------------------------------------------------------------------------------

@@ -94,6 +94,13 @@ def filter_invite_state(queryset: QuerySet[Invite], request: Request, now) -> Qu
     return queryset
 
 
+def invites_response(request: Request, queryset: QuerySet[Invite], *ordering: str) -> Response:
+    """A page of invites filtered by `?state=` (one query, with their references)."""
+    now = timezone.now()
+    invites = filter_invite_state(queryset, request, now).select_related(*INVITE_RELATED).order_by(*ordering)
+    return Response([invite_document(invite, now) for invite in paged(request, invites)])
+
+
 def may_see_invite(user, invite: Invite) -> bool:
     return user.id in (invite.player_id, invite.inviting_player_id, invite.session.host_id) or permissions.is_operator(
         user
@@ -156,10 +163,7 @@ class SessionInvitesView(APIView):
     def get(self, request: Request, uid: str) -> Response:
         session = visible_session(request, uid)
         permissions.authorize_session_manage(request.user, session)
-        now = timezone.now()
-        queryset = filter_invite_state(Invite.objects.filter(session=session), request, now)
-        invites = paged(request, queryset.select_related(*INVITE_RELATED).order_by("date_created", "id"))
-        return Response([invite_document(invite, now) for invite in invites])
+        return invites_response(request, Invite.objects.filter(session=session), "date_created", "id")
 
 
 class MyInvitesView(APIView):
@@ -172,10 +176,7 @@ class MyInvitesView(APIView):
         description="The caller's invites, newest first, in any state; `?state=pending` for the open ones.",
     )
     def get(self, request: Request) -> Response:
-        now = timezone.now()
-        queryset = filter_invite_state(Invite.objects.filter(player_id=request.user.id), request, now)
-        invites = paged(request, queryset.select_related(*INVITE_RELATED).order_by("-date_created", "-id"))
-        return Response([invite_document(invite, now) for invite in invites])
+        return invites_response(request, Invite.objects.filter(player_id=request.user.id), "-date_created", "-id")
 
 
 class InviteAcceptView(APIView):

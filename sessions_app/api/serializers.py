@@ -151,10 +151,6 @@ class JoinSerializer(serializers.Serializer):
     team = WholeNumberField(required=False, allow_null=True, min_value=0, help_text="0-based team index.")
 
 
-class PlayerRefSerializer(serializers.Serializer):
-    player = serializers.UUIDField(help_text="The player's uid.")
-
-
 # Columns of a session row that the document is built from (one query, no joins but the host).
 DOCUMENT_COLUMNS = (
     "id",

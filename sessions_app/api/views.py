@@ -221,6 +221,8 @@ class SessionViewSet(viewsets.GenericViewSet):
         names = SessionInputSerializer.FIELD_NAMES
         fields = {names.get(key, key) for key in body if key in SessionInputSerializer.UPDATABLE}
         permissions.authorize_session_update(request.user, session, fields - {"users"})
+        if "hostUid" in body and body["hostUid"] is None and session.host_id is not None:
+            permissions.authorize_host_removal(request.user)  # 403 before the body's 400s
         serializer = SessionInputSerializer(data=body, partial=True)
         serializer.is_valid(raise_exception=True)
         values = dict(serializer.validated_data)

@@ -9,24 +9,22 @@ from datetime import UTC, datetime, time
 from django.utils.dateparse import parse_date, parse_datetime
 
 
-def positive_int(raw: str) -> int:
+def _whole_number(raw: str, minimum: int, at_least: str) -> int:
     try:
         value = int(raw)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{raw!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{raw!r} must be at least 1")
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"{raw!r} must be {at_least}")
     return value
+
+
+def positive_int(raw: str) -> int:
+    return _whole_number(raw, 1, "at least 1")
 
 
 def non_negative_int(raw: str) -> int:
-    try:
-        value = int(raw)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{raw!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{raw!r} must be 0 or more")
-    return value
+    return _whole_number(raw, 0, "0 or more")
 
 
 def moment(raw: str) -> datetime:
