@@ -90,7 +90,7 @@ def parse_uid(value: str, field: str = "uid") -> uuid.UUID:
 
 def visible_session(request: Request, uid: str) -> GameSession:
     """The session with this uid if the caller may see it; 400 for a malformed uid, else 404."""
-    session = GameSession.objects.filter(uid=parse_uid(uid)).first()
+    session = GameSession.objects.filter(uid=parse_uid(uid)).order_by().first()
     if session is None or not session.is_visible_to(request.user):
         raise NotFound("No such session.", code="session_not_found")
     return session
@@ -207,7 +207,8 @@ class SessionViewSet(viewsets.GenericViewSet):
     )
     def retrieve(self, request: Request, uid: str) -> Response:
         """One session; a strong ETag derived from uid and version."""
-        row = GameSession.objects.filter(uid=parse_uid(uid)).values(*DOCUMENT_COLUMNS).first()
+        # order_by(): a lookup by a unique key needs no ORDER BY (first() would add the model's).
+        row = next(iter(GameSession.objects.filter(uid=parse_uid(uid)).order_by().values(*DOCUMENT_COLUMNS)[:1]), None)
         if row is None or not row_visible_to(request.user, row):
             raise NotFound("No such session.", code="session_not_found")
         etag = services.etag_for(row["uid"], row["version"])
