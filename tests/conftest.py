@@ -73,6 +73,14 @@ def as_token(player):
     return TokenPlayer({"user_id": player.pk, **player_claims(player)})
 
 
+# Admin: the session change list, and one session's change page.
+SESSIONS = "/admin/sessions_app/gamesession/"
+
+
+def change_url(session) -> str:
+    return f"{SESSIONS}{session.pk}/change/"
+
+
 def row(session) -> GameSession:
     """The session as the database holds it now."""
     return GameSession.objects.get(pk=session.pk)

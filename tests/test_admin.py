@@ -42,16 +42,10 @@ from sessions_app.models import (
     perm,
 )
 
-from .conftest import row
+from .conftest import SESSIONS, change_url, row
 from .factories import ChartFactory, PlayerFactory, ScoreFactory
 
 pytestmark = pytest.mark.django_db
-
-SESSIONS = "/admin/sessions_app/gamesession/"
-
-
-def change_url(session) -> str:
-    return f"{SESSIONS}{session.pk}/change/"
 
 
 def member_uids(session) -> list[str]:

@@ -40,15 +40,10 @@ from sessions_app.models import (
 )
 from sessions_project.times import iso
 
+from .conftest import SESSIONS, change_url
 from .factories import PlayerFactory
 
 pytestmark = pytest.mark.django_db
-
-SESSIONS = "/admin/sessions_app/gamesession/"
-
-
-def change_url(session) -> str:
-    return f"{SESSIONS}{session.pk}/change/"
 
 
 def row(session) -> GameSession:
