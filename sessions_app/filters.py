@@ -116,7 +116,7 @@ def parse_sort(raw: str | None) -> list[str]:
     else:
         try:
             spec = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):  # `[` repeated 1,200 times overflows json's stack
             raise _sort_error('sort must be a JSON object such as {"dateCreated":"DESC"}.') from None
         if not isinstance(spec, dict) or not spec:
             raise _sort_error('sort must be a non-empty JSON object such as {"dateCreated":"DESC"}.')

@@ -25,6 +25,7 @@ from django.utils.dateparse import parse_datetime
 
 from players_app.models import Player
 from sessions_project.errors import Conflict, InvalidInput, field_error
+from sessions_project.fields import data_message, data_problem
 
 from . import permissions, services
 from .models import Chart, GameSession, Score, SessionStatus, Visibility
@@ -255,6 +256,8 @@ def _clean_item(
         data = {}
     elif not isinstance(data, dict):
         problem("data", "data must be a JSON object.", "not_object")
+    elif (data_code := data_problem(data)) is not None:
+        problem("data", data_message(data_code), data_code)
 
     if len(problems) > before:
         return None, client_id

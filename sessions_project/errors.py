@@ -16,6 +16,7 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
@@ -33,6 +34,7 @@ TITLES = {
     406: "Not Acceptable",
     409: "Conflict",
     412: "Precondition Failed",
+    413: "Content Too Large",
     415: "Unsupported Media Type",
     429: "Too Many Requests",
     500: "Internal Server Error",
@@ -99,6 +101,10 @@ class TooManyRequests(DomainError):
     status_code = 429
     code = "throttled"
     default_detail = "Too many attempts; try again later."
+
+
+# Field error codes that also name the whole problem: a client branches on `code` alone.
+PROMOTED_FIELD_CODES = ("invalid_text", "too_deep", "data_too_large")
 
 
 def field_error(field: str, message: str, code: str = "invalid") -> dict[str, str]:
@@ -201,7 +207,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         detail = errors[0]["message"] if len(errors) == 1 else "The request has invalid fields."
         if errors and errors[0]["field"]:
             detail = f"{errors[0]['field']}: {errors[0]['message']}" if len(errors) == 1 else detail
-        return _response(problem(status_code, "invalid", detail, errors=errors), headers)
+        codes = {error["code"] for error in errors}
+        code = next((promoted for promoted in PROMOTED_FIELD_CODES if promoted in codes), "invalid")
+        return _response(problem(status_code, code, detail, errors=errors), headers)
 
     detail = exc.detail
     code = "error"
@@ -216,23 +224,25 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     return _response(problem(status_code, code, str(detail)), headers)
 
 
-def api_not_found(request, *args, **kwargs) -> JsonResponse:
-    """Unknown paths under /api/: the JSON error format, never Django's HTML page."""
+def problem_response(status_code: int, code: str, detail: str, **extra: Any) -> JsonResponse:
+    """A problem outside DRF (middleware, Django's handlers): the same body and content type."""
     return JsonResponse(
-        problem(404, "not_found", f"No such API route: {request.path}"),
-        status=404,
-        content_type=PROBLEM_CONTENT_TYPE,
+        problem(status_code, code, detail, **extra), status=status_code, content_type=PROBLEM_CONTENT_TYPE
     )
+
+
+# csrf_exempt: without it a POST, PUT, PATCH or DELETE to an unknown path gets Django's HTML
+# "CSRF verification failed" page before this view runs (no API route uses cookies).
+@csrf_exempt
+def api_not_found(request, *args, **kwargs) -> JsonResponse:
+    """Unknown paths under /api/, whatever the method: the JSON 404, never Django's HTML page."""
+    return problem_response(404, "not_found", f"No such API route: {request.path}")
 
 
 def server_error(request, *args, **kwargs):
     """handler500: JSON under /api/ (a 500 is a bug, but still not a traceback page)."""
     if request.path.startswith("/api/"):
-        return JsonResponse(
-            problem(500, "server_error", "An unexpected error occurred."),
-            status=500,
-            content_type=PROBLEM_CONTENT_TYPE,
-        )
+        return problem_response(500, "server_error", "An unexpected error occurred.")
     from django.views.defaults import server_error as django_server_error
 
     return django_server_error(request)

@@ -10,6 +10,8 @@ from rest_framework.response import Response
 from sessions_project.errors import InvalidInput, field_error
 
 MAX_LIMIT = 1000
+# The query parameters a paged list takes (views add them to their declared parameters).
+PAGING_PARAMETERS = frozenset({"limit", "skip"})
 DEFAULT_LIMIT = 100
 
 

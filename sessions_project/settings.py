@@ -88,6 +88,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "sessions_project.middleware.RequestBodyLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -168,7 +169,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["players_app.authentication.StatelessJWTAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["sessions_project.parsers.StrictJSONParser"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "sessions_project.errors.exception_handler",
@@ -205,6 +206,10 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
     "ENUM_NAME_OVERRIDES": {},
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "sessions_project.schema.document_input_errors",
+    ],
 }
 
 # Domain settings.
@@ -217,6 +222,13 @@ JOIN_PASSWORD_WINDOW = env_int("JOIN_PASSWORD_WINDOW", 60, 1)
 # so a join stays cheap; wrong guesses are throttled instead.
 JOIN_PASSWORD_ITERATIONS = env_int("JOIN_PASSWORD_ITERATIONS", 10_000, 1)
 SCORE_IMPORT_GAP = env_int("SCORE_IMPORT_GAP", 2 * 3600, 1)
+
+# Input limits: what one request may send and one `data` object may hold.
+# Above REQUEST_BODY_MAX_BYTES an API request gets 413 body_too_large (nothing is read past it).
+REQUEST_BODY_MAX_BYTES = env_int("REQUEST_BODY_MAX_BYTES", 1024 * 1024, 1)
+# A session's, score's, song's or chart's `data`: compact UTF-8 JSON size and nesting depth.
+DATA_MAX_BYTES = env_int("DATA_MAX_BYTES", 16 * 1024, 1)
+DATA_MAX_DEPTH = env_int("DATA_MAX_DEPTH", 32, 1)
 
 LOGGING = {
     "version": 1,

@@ -12,6 +12,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from players_app.authentication import player_claims
 from players_app.models import Player
+from sessions_project.fields import StrictCharField
 
 
 def _add_claims(token, player: Player):
@@ -23,6 +24,12 @@ def _add_claims(token, player: Player):
 class PlayerTokenObtainPairSerializer(TokenObtainPairSerializer):
     """username + password -> access and refresh tokens carrying the player's claims."""
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # simplejwt adds these in __init__ as plain CharFields, which take 12345 as "12345".
+        self.fields[self.username_field] = StrictCharField(write_only=True)
+        self.fields["password"] = StrictCharField(write_only=True, style={"input_type": "password"})
+
     @classmethod
     def get_token(cls, user):
         return _add_claims(super().get_token(user), user)
@@ -30,6 +37,8 @@ class PlayerTokenObtainPairSerializer(TokenObtainPairSerializer):
 
 class PlayerTokenRefreshSerializer(TokenRefreshSerializer):
     """A new access token whose claims are read afresh (permissions granted since apply)."""
+
+    refresh = StrictCharField()
 
     def validate(self, attrs):
         refresh = RefreshToken(attrs["refresh"])
@@ -54,8 +63,8 @@ class AccessTokenSerializer(serializers.Serializer):
 
 
 class PlayerRegistrationSerializer(serializers.Serializer):
-    username = serializers.CharField(max_length=150)
-    password = serializers.CharField(write_only=True, style={"input_type": "password"})
+    username = StrictCharField(max_length=150)
+    password = StrictCharField(write_only=True, style={"input_type": "password"})
 
     def validate_username(self, value: str) -> str:
         Player.username_validator(value)

@@ -2,12 +2,11 @@
 
 from django.urls import path
 from drf_spectacular.utils import extend_schema, extend_schema_view
-from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from sessions_project.schema import error_responses
 
 from .serializers import AccessTokenSerializer, TokenPairSerializer
-from .views import PlayerMeView, PlayerRegisterView
+from .views import PlayerMeView, PlayerRegisterView, PlayerTokenObtainView, PlayerTokenRefreshView
 
 # 401: wrong credentials, an inactive player, or a bad or expired refresh token.
 token_obtain = extend_schema_view(
@@ -17,7 +16,7 @@ token_obtain = extend_schema_view(
         description="Username and password in, an access and a refresh token out.",
         responses={200: TokenPairSerializer, **error_responses(400)},
     )
-)(TokenObtainPairView)
+)(PlayerTokenObtainView)
 token_refresh = extend_schema_view(
     post=extend_schema(
         operation_id="auth_token_refresh",
@@ -25,7 +24,7 @@ token_refresh = extend_schema_view(
         description="A refresh token in, a new access token out (carrying the player's current scopes).",
         responses={200: AccessTokenSerializer, **error_responses(400)},
     )
-)(TokenRefreshView)
+)(PlayerTokenRefreshView)
 
 urlpatterns = [
     path("auth/token", token_obtain.as_view(), name="token-obtain"),

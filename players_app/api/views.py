@@ -9,10 +9,12 @@ from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
+from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from players_app import services
 from players_app.authentication import SCOPES_APP
 from sessions_project.errors import Forbidden
+from sessions_project.query import DeclaredQueryParametersMixin
 from sessions_project.schema import ERRORS_401, error_responses
 
 from .serializers import PlayerRegistrationSerializer, PlayerSerializer
@@ -35,7 +37,7 @@ def player_document(user) -> dict:
     }
 
 
-class PlayerRegisterView(APIView):
+class PlayerRegisterView(DeclaredQueryParametersMixin, APIView):
     """POST /api/v1/players: open registration (OPEN_REGISTRATION=0 turns it off)."""
 
     permission_classes = [AllowAny]
@@ -59,9 +61,17 @@ class PlayerRegisterView(APIView):
         return Response(player_document(player), status=status.HTTP_201_CREATED)
 
 
-class PlayerMeView(APIView):
+class PlayerMeView(DeclaredQueryParametersMixin, APIView):
     """GET /api/v1/players/me: the caller, as its token describes it."""
 
     @extend_schema(operation_id="players_me", responses={200: PlayerSerializer, **ERRORS_401})
     def get(self, request: Request) -> Response:
         return Response(player_document(request.user))
+
+
+class PlayerTokenObtainView(DeclaredQueryParametersMixin, TokenObtainPairView):
+    """POST /api/v1/auth/token (simplejwt's view, refusing unknown query parameters)."""
+
+
+class PlayerTokenRefreshView(DeclaredQueryParametersMixin, TokenRefreshView):
+    """POST /api/v1/auth/token/refresh."""

@@ -23,7 +23,8 @@ from sessions_app import permissions, scores
 from sessions_app.filters import ChartFilterSet, SongFilterSet
 from sessions_app.models import Chart, GameSession, Score, Song, row_visible_to
 from sessions_project.errors import NotFound
-from sessions_project.pagination import LimitSkipPagination
+from sessions_project.pagination import PAGING_PARAMETERS, LimitSkipPagination
+from sessions_project.query import DeclaredQueryParametersMixin
 from sessions_project.schema import error_responses
 
 from .score_serializers import (
@@ -51,7 +52,7 @@ ID_PARAMETER = OpenApiParameter("pk", OpenApiTypes.INT, OpenApiParameter.PATH, d
 # --- catalog --------------------------------------------------------------------------------
 
 
-class CatalogViewSet(viewsets.GenericViewSet):
+class CatalogViewSet(DeclaredQueryParametersMixin, viewsets.GenericViewSet):
     """List, create, read and update one kind of catalog row; subclasses name the kind and
     document its routes (`extend_schema_view`: the actions carry no docstring, so a route
     without its own description shows the subclass's)."""
@@ -152,6 +153,7 @@ class SongViewSet(CatalogViewSet):
     document = staticmethod(song_document)
     ordering = ("title", "artist", "id")
     not_found_code = "song_not_found"
+    query_parameters = {"list": frozenset(SongFilterSet.base_filters) | PAGING_PARAMETERS}
 
 
 @extend_schema_view(
@@ -198,6 +200,7 @@ class ChartViewSet(CatalogViewSet):
     document = staticmethod(chart_document)
     ordering = ("song_id", "difficulty", "id")
     not_found_code = "chart_not_found"
+    query_parameters = {"list": frozenset(ChartFilterSet.base_filters) | PAGING_PARAMETERS}
 
 
 # --- scores ---------------------------------------------------------------------------------
@@ -262,7 +265,7 @@ def public_player(uid, username: str) -> dict[str, str] | None:
     return None if uid is None else {"uid": str(uid), "username": username}
 
 
-class SessionScoresView(APIView):
+class SessionScoresView(DeclaredQueryParametersMixin, APIView):
     """A session with its scores, songs and charts (seed 002), and submitting a score to it."""
 
     @extend_schema(
@@ -328,7 +331,7 @@ class SessionScoresView(APIView):
         return Response(score_document(row, str(session.uid)), status=status.HTTP_201_CREATED)
 
 
-class ScoreImportView(APIView):
+class ScoreImportView(DeclaredQueryParametersMixin, APIView):
     """A batch of the caller's past scores, grouped into imported sessions."""
 
     @extend_schema(

@@ -14,12 +14,13 @@ from rest_framework import serializers
 
 from sessions_app.models import Invite, InviteState, Reservation
 from sessions_app.services import iso
+from sessions_project.fields import StrictChoiceField, StrictUUIDField
 
 # --- input ------------------------------------------------------------------------------------
 
 
 class InviteCreateSerializer(serializers.Serializer):
-    player = serializers.UUIDField(help_text="The invited player's uid.")
+    player = StrictUUIDField(help_text="The invited player's uid.")
     expiresAt = serializers.DateTimeField(
         source="expires_at",
         required=False,
@@ -29,7 +30,7 @@ class InviteCreateSerializer(serializers.Serializer):
 
 
 class ReservationCreateSerializer(serializers.Serializer):
-    player = serializers.UUIDField(help_text="The player the place is held for.")
+    player = StrictUUIDField(help_text="The player the place is held for.")
     expiresAt = serializers.DateTimeField(
         source="expires_at",
         required=False,
@@ -40,17 +41,17 @@ class ReservationCreateSerializer(serializers.Serializer):
 
 
 class TeamJoinSerializer(serializers.Serializer):
-    player = serializers.UUIDField(
+    player = StrictUUIDField(
         required=False, allow_null=True, help_text="The member to move (host or session:* only); absent: yourself."
     )
 
 
 class KickSerializer(serializers.Serializer):
-    player = serializers.UUIDField(help_text="The player to remove: its membership, reservation and invite.")
+    player = StrictUUIDField(help_text="The player to remove: its membership, reservation and invite.")
 
 
 class InviteListQuerySerializer(serializers.Serializer):
-    state = serializers.ChoiceField(
+    state = StrictChoiceField(
         choices=InviteState.choices,
         required=False,
         help_text="Only invites in this state (`pending`: not yet expired; `expired`: past expiresAt).",

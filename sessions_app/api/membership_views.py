@@ -22,7 +22,8 @@ from rest_framework.views import APIView
 from sessions_app import permissions, services
 from sessions_app.models import Invite, InviteState, Reservation
 from sessions_project.errors import Forbidden, InvalidInput, NotFound, field_error
-from sessions_project.pagination import limit_skip
+from sessions_project.pagination import PAGING_PARAMETERS, limit_skip
+from sessions_project.query import DeclaredQueryParametersMixin
 from sessions_project.schema import error_responses
 
 from .membership_serializers import (
@@ -61,6 +62,7 @@ INVITE_EXAMPLE = OpenApiExample(
     request_only=True,
 )
 INVITE_RELATED = ("session", "player", "inviting_player")
+INVITE_LIST_PARAMETERS = frozenset(InviteListQuerySerializer().fields) | PAGING_PARAMETERS
 
 
 def parse_id(value: str, field: str) -> int:
@@ -127,8 +129,10 @@ def require_invited_player(request: Request, invite: Invite) -> None:
         raise Forbidden("Only the invited player may answer an invite.", code="not_invited_player")
 
 
-class SessionInvitesView(APIView):
+class SessionInvitesView(DeclaredQueryParametersMixin, APIView):
     """POST: the host (or session:*) invites a player. GET: the session's invites."""
+
+    query_parameters = {"get": INVITE_LIST_PARAMETERS}
 
     @extend_schema(
         operation_id="sessions_invites_create",
@@ -166,8 +170,10 @@ class SessionInvitesView(APIView):
         return invites_response(request, Invite.objects.filter(session=session), "date_created", "id")
 
 
-class MyInvitesView(APIView):
+class MyInvitesView(DeclaredQueryParametersMixin, APIView):
     """GET /players/me/invites: the caller's own invites."""
+
+    query_parameters = {"get": INVITE_LIST_PARAMETERS}
 
     @extend_schema(
         operation_id="players_me_invites",
@@ -179,7 +185,7 @@ class MyInvitesView(APIView):
         return invites_response(request, Invite.objects.filter(player_id=request.user.id), "-date_created", "-id")
 
 
-class InviteAcceptView(APIView):
+class InviteAcceptView(DeclaredQueryParametersMixin, APIView):
     @extend_schema(
         operation_id="invites_accept",
         parameters=[INVITE_ID],
@@ -196,7 +202,7 @@ class InviteAcceptView(APIView):
         return invite_response(services.invite_accept(invite_id=invite.pk, actor=request.user))
 
 
-class InviteDeclineView(APIView):
+class InviteDeclineView(DeclaredQueryParametersMixin, APIView):
     @extend_schema(
         operation_id="invites_decline",
         parameters=[INVITE_ID],
@@ -210,7 +216,7 @@ class InviteDeclineView(APIView):
         return invite_response(services.invite_decline(invite_id=invite.pk, actor=request.user))
 
 
-class InviteDetailView(APIView):
+class InviteDetailView(DeclaredQueryParametersMixin, APIView):
     @extend_schema(
         operation_id="invites_revoke",
         parameters=[INVITE_ID],
@@ -224,8 +230,10 @@ class InviteDetailView(APIView):
         return invite_response(services.invite_revoke(invite_id=invite.pk, actor=request.user))
 
 
-class SessionReservationsView(APIView):
+class SessionReservationsView(DeclaredQueryParametersMixin, APIView):
     """POST: hold a place for a player. GET: the session's active reservations."""
+
+    query_parameters = {"get": PAGING_PARAMETERS}
 
     @extend_schema(
         operation_id="sessions_reservations_create",
@@ -265,7 +273,7 @@ class SessionReservationsView(APIView):
         return Response([reservation_document(reservation) for reservation in reservations])
 
 
-class ReservationDetailView(APIView):
+class ReservationDetailView(DeclaredQueryParametersMixin, APIView):
     @extend_schema(
         operation_id="sessions_reservations_cancel",
         parameters=[UID_PARAMETER, RESERVATION_ID],
@@ -280,7 +288,7 @@ class ReservationDetailView(APIView):
         return Response(reservation_document(reservation))
 
 
-class TeamJoinView(APIView):
+class TeamJoinView(DeclaredQueryParametersMixin, APIView):
     @extend_schema(
         operation_id="sessions_teams_join",
         parameters=[UID_PARAMETER, TEAM_INDEX],
@@ -306,7 +314,7 @@ class TeamJoinView(APIView):
         return session_response(session)
 
 
-class KickView(APIView):
+class KickView(DeclaredQueryParametersMixin, APIView):
     @extend_schema(
         operation_id="sessions_kick",
         parameters=[UID_PARAMETER],

@@ -19,6 +19,7 @@ from players_app.models import Player
 from sessions_app.models import SCOPE_ANY, SCOPE_READ_PLAYER_ANY, SCOPE_READ_PLAYER_SELF, perm
 from sessions_app.player_view import player_sessions_view
 from sessions_project.errors import Forbidden, NotFound
+from sessions_project.query import DeclaredQueryParametersMixin
 from sessions_project.schema import error_responses
 
 from .membership_serializers import PlayerSessionsSerializer
@@ -68,7 +69,7 @@ def etag_matches(header: str | None, etag: str) -> bool:
     return "*" in candidates or any(c.removeprefix("W/") == etag for c in candidates)
 
 
-class PlayerSessionsView(APIView):
+class PlayerSessionsView(DeclaredQueryParametersMixin, APIView):
     """The live sessions a player is in, invited to or holds a place in, by session type."""
 
     @extend_schema(

@@ -31,9 +31,10 @@ from sessions_app.scores import (
     json_number,
     parse_number,
 )
+from sessions_project.fields import JSONObjectField, StrictCharField, StrictModelSerializer, StrictUUIDField
 from sessions_project.times import iso
 
-from .serializers import JSONObjectField, SessionSerializer, WholeNumberField
+from .serializers import SessionSerializer, WholeNumberField
 
 
 @extend_schema_field(OpenApiTypes.NUMBER)
@@ -74,7 +75,7 @@ class SongIdField(serializers.PrimaryKeyRelatedField):
 # --- catalog --------------------------------------------------------------------------------
 
 
-class SongSerializer(serializers.ModelSerializer):
+class SongSerializer(StrictModelSerializer):
     """A song: POST needs title and artist; PUT validates the whole song, PATCH what it names."""
 
     lengthSeconds = WholeNumberField(
@@ -90,7 +91,7 @@ class SongSerializer(serializers.ModelSerializer):
         read_only_fields = ["id"]
 
 
-class ChartSerializer(serializers.ModelSerializer):
+class ChartSerializer(StrictModelSerializer):
     """A playable chart of a song: POST needs song (its id) and difficulty."""
 
     song = SongIdField(queryset=Song.objects.all(), help_text="The song's id.")
@@ -160,11 +161,11 @@ class ScoreSubmitSerializer(serializers.Serializer):
 
     chart = WholeNumberField(min_value=1, max_value=MAX_ID, help_text="The chart's id.")
     value = score_value_field(help_text="An integer or a decimal (up to 6 places).")
-    player = serializers.UUIDField(
+    player = StrictUUIDField(
         required=False, allow_null=True, help_text="session:* accounts only: the member whose score this is."
     )
-    grade = serializers.CharField(required=False, allow_blank=True, allow_null=True, max_length=MARK_MAX_LENGTH)
-    lamp = serializers.CharField(required=False, allow_blank=True, allow_null=True, max_length=MARK_MAX_LENGTH)
+    grade = StrictCharField(required=False, allow_blank=True, allow_null=True, max_length=MARK_MAX_LENGTH)
+    lamp = StrictCharField(required=False, allow_blank=True, allow_null=True, max_length=MARK_MAX_LENGTH)
     data = JSONObjectField(required=False)
     timeAchieved = serializers.DateTimeField(
         source="time_achieved", required=False, help_text="When the score was achieved; default now."
@@ -219,15 +220,15 @@ class SessionScoresSerializer(serializers.Serializer):
 class ScoreImportItemSerializer(serializers.Serializer):
     """One score of an import (the schema's shape; the service checks every item)."""
 
-    clientId = serializers.CharField(
+    clientId = StrictCharField(
         max_length=CLIENT_ID_MAX_LENGTH, help_text="Your own id for this score: a re-sent import skips it."
     )
     chart = serializers.IntegerField(help_text="The chart's id.")
     value = score_value_field()
     timeAchieved = serializers.DateTimeField(help_text="Required: it decides which session the score goes to.")
-    grade = serializers.CharField(required=False, allow_null=True, max_length=MARK_MAX_LENGTH)
-    lamp = serializers.CharField(required=False, allow_null=True, max_length=MARK_MAX_LENGTH)
-    data = serializers.DictField(required=False)
+    grade = StrictCharField(required=False, allow_null=True, max_length=MARK_MAX_LENGTH)
+    lamp = StrictCharField(required=False, allow_null=True, max_length=MARK_MAX_LENGTH)
+    data = JSONObjectField(required=False)
 
 
 @extend_schema_field(ScoreImportItemSerializer(many=True))

@@ -14,6 +14,13 @@ from rest_framework import serializers
 
 from sessions_app.models import LIVE_STATUSES, GameSession, SessionStatus, Visibility
 from sessions_app.services import iso
+from sessions_project.fields import (
+    JSONObjectField,
+    StrictBooleanField,
+    StrictCharField,
+    StrictChoiceField,
+    StrictUUIDField,
+)
 
 MAX_TEAMS = 1000
 MAX_TEAM_SIZE = 10_000
@@ -37,42 +44,33 @@ class WholeNumberField(serializers.IntegerField):
 
 def choice_field(choices, **kwargs) -> serializers.ChoiceField:
     allowed = ", ".join(value for value, _ in choices)
-    return serializers.ChoiceField(
+    return StrictChoiceField(
         choices=choices,
         error_messages={"invalid_choice": f'"{{input}}" is not allowed; use one of: {allowed}.'},
         **kwargs,
     )
 
 
-class JSONObjectField(serializers.JSONField):
-    default_error_messages = {"not_object": "A JSON object is required."}
-
-    def to_internal_value(self, data):
-        if not isinstance(data, dict):
-            self.fail("not_object")
-        return super().to_internal_value(data)
-
-
 class SessionInputSerializer(serializers.Serializer):
     """The members a client may send on create, PUT and PATCH (read-only members are ignored)."""
 
     data = JSONObjectField(required=False)
-    hostUid = serializers.UUIDField(source="host_uid", required=False, allow_null=True)
-    invited = serializers.ListField(child=serializers.UUIDField(), required=False, max_length=1000)
+    hostUid = StrictUUIDField(source="host_uid", required=False, allow_null=True)
+    invited = serializers.ListField(child=StrictUUIDField(), required=False, max_length=1000)
     numTeams = WholeNumberField(source="num_teams", required=False, min_value=0, max_value=MAX_TEAMS)
     teamSize = WholeNumberField(source="team_size", required=False, min_value=0, max_value=MAX_TEAM_SIZE)
-    password = serializers.CharField(
+    password = StrictCharField(
         required=False, allow_blank=True, allow_null=True, write_only=True, max_length=128, trim_whitespace=False
     )
-    serverUid = serializers.UUIDField(source="server_uid", required=False, allow_null=True)
+    serverUid = StrictUUIDField(source="server_uid", required=False, allow_null=True)
     status = choice_field(SessionStatus.choices, required=False)
     visibility = choice_field(Visibility.choices, required=False)
-    users = serializers.ListField(child=serializers.UUIDField(), required=False, max_length=10_000)
-    type = serializers.CharField(required=False, min_length=1, max_length=128)
-    name = serializers.CharField(required=False, min_length=3, max_length=80)
-    desc = serializers.CharField(required=False, min_length=3, max_length=120)
-    highlight = serializers.BooleanField(required=False)
-    workspaceId = serializers.CharField(source="workspace_id", required=False, allow_blank=True, max_length=255)
+    users = serializers.ListField(child=StrictUUIDField(), required=False, max_length=10_000)
+    type = StrictCharField(required=False, min_length=1, max_length=128)
+    name = StrictCharField(required=False, min_length=3, max_length=80)
+    desc = StrictCharField(required=False, min_length=3, max_length=120)
+    highlight = StrictBooleanField(required=False)
+    workspaceId = StrictCharField(source="workspace_id", required=False, allow_blank=True, max_length=255)
     idleTimeout = WholeNumberField(source="idle_timeout", required=False, min_value=0, max_value=MAX_IDLE_TIMEOUT)
     version = WholeNumberField(required=False, min_value=0, help_text="Required on PUT: the version you read.")
 
@@ -147,7 +145,7 @@ class SessionCountSerializer(serializers.Serializer):
 
 
 class JoinSerializer(serializers.Serializer):
-    password = serializers.CharField(required=False, allow_blank=True, allow_null=True, trim_whitespace=False)
+    password = StrictCharField(required=False, allow_blank=True, allow_null=True, trim_whitespace=False)
     team = WholeNumberField(required=False, allow_null=True, min_value=0, help_text="0-based team index.")
 
 

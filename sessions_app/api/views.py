@@ -30,7 +30,8 @@ from sessions_app.filters import GameSessionFilterSet, parse_sort
 from sessions_app.models import GameSession, row_visible_to
 from sessions_project.conditional import if_none_match_hits
 from sessions_project.errors import InvalidInput, NotFound, field_error
-from sessions_project.pagination import LimitSkipPagination
+from sessions_project.pagination import PAGING_PARAMETERS, LimitSkipPagination
+from sessions_project.query import DeclaredQueryParametersMixin
 from sessions_project.schema import error_responses
 
 from .serializers import (
@@ -110,10 +111,10 @@ def request_object(request: Request) -> dict[str, Any]:
 
 
 class SessionSchema(AutoSchema):
-    """drf-spectacular documents filters on list views only; /sessions/count takes them too."""
+    """drf-spectacular documents filters on list views only; count and truncate take them too."""
 
     def get_filter_backends(self):
-        if getattr(self.view, "action", None) == "count":
+        if getattr(self.view, "action", None) in ("count", "truncate"):
             return getattr(self.view, "filter_backends", [])
         return super().get_filter_backends()
 
@@ -126,8 +127,15 @@ SESSIONS_TRUNCATED = inline_serializer(
 )
 
 
-class SessionViewSet(viewsets.GenericViewSet):
+class SessionViewSet(DeclaredQueryParametersMixin, viewsets.GenericViewSet):
     """Sessions: list, count, create, truncate, read, update, delete or close, join, leave."""
+
+    query_parameters = {
+        "list": FILTER_NAMES | PAGING_PARAMETERS | {"sort"},
+        "count": FILTER_NAMES,
+        "truncate": FILTER_NAMES,
+        "destroy": frozenset({"closeAfter"}),
+    }
 
     schema = SessionSchema()
     lookup_field = "uid"
@@ -190,7 +198,7 @@ class SessionViewSet(viewsets.GenericViewSet):
     @extend_schema(
         operation_id="sessions_truncate",
         request=None,
-        responses={200: SESSIONS_TRUNCATED, **error_responses(403)},
+        responses={200: SESSIONS_TRUNCATED, **error_responses(400, 403)},
     )
     def truncate(self, request: Request) -> Response:
         """Delete every session (needs the truncate_sessions permission)."""

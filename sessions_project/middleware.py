@@ -1,0 +1,54 @@
+"""Bounds on what a request to the API may make the server read."""
+
+from __future__ import annotations
+
+import io
+
+from django.conf import settings
+
+from sessions_project.errors import problem_response
+
+API_PREFIX = "/api/"
+
+
+def body_too_large(limit: int):
+    return problem_response(413, "body_too_large", f"The request body may be at most {limit} bytes.", maxBytes=limit)
+
+
+class RequestBodyLimitMiddleware:
+    """413 body_too_large for an API request body above REQUEST_BODY_MAX_BYTES, decided before
+    anything buffers it: by Content-Length when the client sends one, else (a chunked body)
+    by reading at most the limit plus one byte. Admin forms keep Django's own
+    DATA_UPLOAD_MAX_MEMORY_SIZE."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.path_info.startswith(API_PREFIX):
+            refused = self.check(request)
+            if refused is not None:
+                return refused
+        return self.get_response(request)
+
+    def check(self, request):
+        limit = settings.REQUEST_BODY_MAX_BYTES
+        length = request.META.get("CONTENT_LENGTH")
+        if length:
+            try:
+                declared = int(length)
+            except ValueError:
+                return None  # Django reads a malformed Content-Length as no body
+            return body_too_large(limit) if declared > limit else None
+        if "chunked" not in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
+            return None
+        stream = request.META.get("wsgi.input")
+        if stream is None:
+            return None
+        body = stream.read(limit + 1)
+        if len(body) > limit:
+            return body_too_large(limit)
+        # Hand the body on as if it had come with a Content-Length (Django reads none without).
+        request._stream = io.BytesIO(body)
+        request.META["CONTENT_LENGTH"] = str(len(body))
+        return None
