@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from rest_framework.test import APIClient
 
 from sessions_app.models import GameSession
 
@@ -128,6 +129,20 @@ def test_an_unknown_api_path_is_a_json_404(api, host, path):
 
     for method in ("get", "post", "delete"):
         assert_problem(getattr(api, method)(path), 404, "not_found")
+
+
+@pytest.mark.parametrize("path", ["/api/v1/nope", "/api/v1/sessions/", "/api/v1/songs/1/"])
+@pytest.mark.parametrize("method", ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
+def test_an_unknown_api_path_is_a_json_404_whatever_the_method_even_with_csrf_checks(path, method):
+    # A browser-like client: Django's CSRF check is on, as it is for real requests.
+    client = APIClient(enforce_csrf_checks=True)
+
+    response = client.generic(method, path, data=b'{"a": 1}', content_type="application/json")
+
+    assert response.status_code == 404
+    assert response["Content-Type"] == PROBLEM
+    if method != "HEAD":
+        assert response.json()["code"] == "not_found"
 
 
 def test_an_unknown_api_path_is_404_even_without_credentials(api):
