@@ -157,3 +157,11 @@ def test_registration_and_token_strings_must_be_json_strings(api, host):
     assert assert_problem(registered, 400)["errors"][0]["field"] == "username"
     assert assert_problem(token, 400)["errors"][0]["field"] == "password"
     assert assert_problem(refresh, 400)["errors"][0]["field"] == "refresh"
+
+
+def test_a_time_must_be_a_json_string(api, host, session, outsider):
+    response = api.as_(host).post(
+        f"/api/v1/sessions/{session.uid}/invites", {"player": str(outsider.uid), "expiresAt": 4102444800}, format="json"
+    )
+
+    assert assert_problem(response, 400)["errors"][0]["field"] == "expiresAt"
