@@ -17,7 +17,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.db import connection, transaction
-from django.db.models import Count
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from players_app.models import Player
@@ -627,19 +627,33 @@ def session_delete(*, session_id: int, actor) -> None:
     session.delete()
 
 
-def session_truncate() -> int:
-    """Delete every session (DELETE /sessions); returns how many there were."""
+TRUNCATE_BATCH = 500  # sessions deleted per statement group (their cascades list the ids)
+
+
+def session_truncate(*, sessions: QuerySet[GameSession] | None = None) -> int:
+    """Delete these sessions (DELETE /sessions: the caller's visible sessions narrowed by the
+    list filters, as /sessions/count counts them), every session when None; returns how many.
+
+    The rows are locked and read first, so exactly the sessions counted (and whose members,
+    invitees and reservation holders get their view stamps raised) are the ones deleted."""
     now = timezone.now()
+    queryset = GameSession.objects.all() if sessions is None else sessions
     with transaction.atomic():
-        count = GameSession.objects.count()
-        live = list(GameSession.objects.filter(status__in=LIVE_STATUSES).only("pk", "closes_at", "idle_deadline"))
+        # of=("self",): a hostUid filter joins the player table, whose rows must not be locked.
+        doomed = list(
+            queryset.order_by("pk")
+            .select_for_update(of=("self",))
+            .only("pk", "status", "closes_at", "idle_deadline")
+        )
+        live = [session for session in doomed if session.status in LIVE_STATUSES]
         touches: dict[str, datetime] = {}
         for start in range(0, len(live), STAMP_BATCH):
             for player_uid, at in _leaving_times(live[start : start + STAMP_BATCH], now).items():
                 _raise_time(touches, player_uid, at)
         touch_player_views(touches)
-        GameSession.objects.all().delete()
-    return count
+        for start in range(0, len(doomed), TRUNCATE_BATCH):
+            GameSession.objects.filter(pk__in=[s.pk for s in doomed[start : start + TRUNCATE_BATCH]]).delete()
+    return len(doomed)
 
 
 CLOSE_AFTER_MAX = 3600

@@ -110,10 +110,11 @@ def request_object(request: Request) -> dict[str, Any]:
 
 
 class SessionSchema(AutoSchema):
-    """drf-spectacular documents filters on list views only; /sessions/count takes them too."""
+    """drf-spectacular documents filters on list views only; /sessions/count and the truncate
+    (DELETE /sessions) take them too."""
 
     def get_filter_backends(self):
-        if getattr(self.view, "action", None) == "count":
+        if getattr(self.view, "action", None) in ("count", "truncate"):
             return getattr(self.view, "filter_backends", [])
         return super().get_filter_backends()
 
@@ -190,11 +191,17 @@ class SessionViewSet(viewsets.GenericViewSet):
     @extend_schema(
         operation_id="sessions_truncate",
         request=None,
-        responses={200: SESSIONS_TRUNCATED, **error_responses(403)},
+        responses={200: SESSIONS_TRUNCATED, **error_responses(400, 403)},
+        description=(
+            "Delete the sessions GET /sessions/count counts with the same filters: without a filter, "
+            "every session the caller may see (all of them for session:* accounts and superusers). "
+            "Needs the truncate_sessions permission."
+        ),
     )
     def truncate(self, request: Request) -> Response:
-        """Delete every session (needs the truncate_sessions permission)."""
-        return Response({"deleted": services.session_truncate()})
+        """Delete the sessions the filters select (all without one); needs truncate_sessions."""
+        sessions = self.filter_queryset(self.get_queryset())
+        return Response({"deleted": services.session_truncate(sessions=sessions)})
 
     @extend_schema(
         operation_id="sessions_retrieve",
