@@ -460,6 +460,8 @@ def session_create(*, actor, values: dict[str, Any]) -> GameSession:
             if not operator:
                 raise Forbidden("Only session:* accounts may set hostUid to someone else.", code="host_forbidden")
             host_id = None if host_value is None else _player_by_uid(host_value, "hostUid").id
+    if "server_uid" in values:
+        permissions.authorize_server_uid(actor, None, values["server_uid"])
     # Resolved before any 409 below: an unknown invited player is a malformed request (400).
     invited = _players_by_uid(values.get("invited") or (), "invited")
 
@@ -555,6 +557,8 @@ def session_update(
     session = _lock(session_id)
     _settle(session, now)
     permissions.authorize_session_update(actor, session, set(values) - {"users"})
+    if "server_uid" in values:
+        permissions.authorize_server_uid(actor, session.server_uid, values["server_uid"])
     new_host = _host_change(session, actor, values)
     if "users" in values and sorted(str(u) for u in values["users"]) != sorted(session.users_doc):
         message = "users changes only through join, leave, kick and invites."

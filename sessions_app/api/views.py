@@ -231,6 +231,8 @@ class SessionViewSet(viewsets.GenericViewSet):
         permissions.authorize_session_update(request.user, session, fields - {"users"})
         if "hostUid" in body and body["hostUid"] is None and session.host_id is not None:
             permissions.authorize_host_removal(request.user)  # 403 before the body's 400s
+        if "serverUid" in body:
+            permissions.authorize_server_uid(request.user, session.server_uid, body["serverUid"])
         serializer = SessionInputSerializer(data=body, partial=True)
         serializer.is_valid(raise_exception=True)
         values = dict(serializer.validated_data)
