@@ -127,7 +127,9 @@ def test_truncate_still_needs_its_permission_whatever_the_filter(api, game_serve
     assert GameSession.objects.count() == 4
 
 
-def test_a_partial_truncate_updates_only_the_views_it_changes(api, operator, host, member, outsider, make_session, clock):
+def test_a_partial_truncate_updates_only_the_views_it_changes(
+    api, operator, host, member, outsider, make_session, clock
+):
     kept = make_session(host, workspace_id="ws-keep")
     gone = make_session(host, workspace_id="ws-gone")
     api.as_(host).post(f"/api/v1/sessions/{gone.uid}/invites", {"player": str(member.uid)}, format="json")
