@@ -645,9 +645,7 @@ def session_truncate(*, sessions: QuerySet[GameSession] | None = None) -> int:
     with transaction.atomic():
         # of=("self",): a hostUid filter joins the player table, whose rows must not be locked.
         doomed = list(
-            queryset.order_by("pk")
-            .select_for_update(of=("self",))
-            .only("pk", "status", "closes_at", "idle_deadline")
+            queryset.order_by("pk").select_for_update(of=("self",)).only("pk", "status", "closes_at", "idle_deadline")
         )
         live = [session for session in doomed if session.status in LIVE_STATUSES]
         touches: dict[str, datetime] = {}
@@ -736,34 +734,56 @@ def close_due_sessions(
 
 
 def _throttle_check(session: GameSession, player_id: int, now: datetime) -> None:
+    """429 while the session has had JOIN_PASSWORD_SESSION_MAX_FAILURES failures within the
+    window (whoever made them), or this player JOIN_PASSWORD_MAX_FAILURES of them there.
+
+    One query reads the session's most recent failures, at most the session's limit: failures
+    are recorded only while neither limit is reached, so fewer than that many rows means all
+    of the window's, and the player's are among them. With the limit reached, the player's
+    own throttle lifts no later than the session's unless its failures are among those read."""
     window = timedelta(seconds=settings.JOIN_PASSWORD_WINDOW)
+    session_max = settings.JOIN_PASSWORD_SESSION_MAX_FAILURES
+    player_max = settings.JOIN_PASSWORD_MAX_FAILURES
     recent = list(
-        JoinPasswordFailure.objects.filter(session=session, player_id=player_id, at__gt=now - window)
+        JoinPasswordFailure.objects.filter(session=session, at__gt=now - window)
         .order_by("-at")
-        .values_list("at", flat=True)[: settings.JOIN_PASSWORD_MAX_FAILURES]
+        .values_list("player_id", "at")[:session_max]
     )
-    if len(recent) >= settings.JOIN_PASSWORD_MAX_FAILURES:
-        retry_after = max(1, math.ceil((recent[-1] + window - now).total_seconds()))
-        raise TooManyRequests(
-            f"Too many wrong passwords for this session; try again in {retry_after} s.",
-            code="join_throttled",
-            headers={"Retry-After": str(retry_after)},
-        )
+    mine = [at for failed_by, at in recent if failed_by == player_id]
+    ends = []  # when each throttle that applies lifts
+    if len(mine) >= player_max:
+        ends.append(mine[player_max - 1] + window)
+    if len(recent) >= session_max:
+        ends.append(recent[session_max - 1][1] + window)
+    if not ends:
+        return
+    until = max(ends)
+    if len(recent) >= session_max:
+        detail = "Too many wrong passwords for this session from all players"
+    else:
+        detail = "Too many wrong passwords for this session"
+    retry_after = max(1, math.ceil((until - now).total_seconds()))
+    raise TooManyRequests(
+        f"{detail}; try again in {retry_after} s.",
+        code="join_throttled",
+        headers={"Retry-After": str(retry_after)},
+    )
 
 
 def _check_password(session: GameSession, actor, password: str | None, now: datetime) -> None:
     """Throttle first (a throttled join learns nothing about its password), then verify.
     A failure is recorded in its own committed write, outside the join's transaction. One
-    player's checks run one at a time (its row is locked while they are judged), so a burst
-    of concurrent guesses is counted as a sequence would be, not all read as under the limit."""
+    session's checks run one at a time (its row is locked while they are judged), so a burst
+    of concurrent guesses, from one player or many, is counted as a sequence would be, not
+    all read as under the limit. Once throttled, a check costs no hashing and takes the lock
+    only for a query."""
+    window = timedelta(seconds=settings.JOIN_PASSWORD_WINDOW)
     with transaction.atomic():
-        list(Player.objects.select_for_update().filter(pk=actor.id).values_list("pk", flat=True))
+        list(GameSession.objects.select_for_update().filter(pk=session.pk).values_list("pk", flat=True))
         _throttle_check(session, actor.id, now)
         if check_join_password(password, session.password_hash):
             return
-        JoinPasswordFailure.objects.filter(at__lte=now - timedelta(seconds=settings.JOIN_PASSWORD_WINDOW)).filter(
-            session=session, player_id=actor.id
-        ).delete()
+        JoinPasswordFailure.objects.filter(session=session, at__lte=now - window).delete()
         JoinPasswordFailure.objects.create(session=session, player_id=actor.id, at=now)
     if password:
         raise Forbidden("Wrong session password.", code="wrong_password")

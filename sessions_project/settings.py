@@ -218,6 +218,12 @@ JOIN_PASSWORD_WINDOW = env_int("JOIN_PASSWORD_WINDOW", 60, 1)
 JOIN_PASSWORD_ITERATIONS = env_int("JOIN_PASSWORD_ITERATIONS", 10_000, 1)
 SCORE_IMPORT_GAP = env_int("SCORE_IMPORT_GAP", 2 * 3600, 1)
 
+# Abuse limits on sessions: per-player quotas (0: no limit; session:* accounts are exempt) and
+# the join-password throttle across all players of one session (JOIN_PASSWORD_WINDOW applies).
+QUOTA_LIVE_SESSIONS_PER_HOST = env_int("QUOTA_LIVE_SESSIONS_PER_HOST", 20)
+QUOTA_PENDING_INVITES_PER_SESSION = env_int("QUOTA_PENDING_INVITES_PER_SESSION", 100)
+JOIN_PASSWORD_SESSION_MAX_FAILURES = env_int("JOIN_PASSWORD_SESSION_MAX_FAILURES", 20, 1)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
