@@ -424,14 +424,47 @@ def _resize_teams(session: GameSession, num_teams: int, team_size: int, now: dat
         member.save(update_fields=["team"])
 
 
+# --- quotas ---------------------------------------------------------------------------------
+# Per-player limits (0: none). session:* accounts are exempt: callers check is_operator first.
+
+
+def _quota_exceeded(message: str) -> Conflict:
+    return Conflict(message, code="quota_exceeded")
+
+
+def check_live_sessions_quota(player_id: int, now: datetime) -> None:
+    """409 `quota_exceeded` if the player already hosts QUOTA_LIVE_SESSIONS_PER_HOST live
+    sessions (open, in progress or closing as of now: one past its deadline no longer counts).
+    The player's row is locked first, so that creates and host hand-overs racing for its last
+    place are counted one after another; the count is a new statement, which on PostgreSQL
+    sees what the transaction it waited for committed."""
+    limit = settings.QUOTA_LIVE_SESSIONS_PER_HOST
+    if not limit:
+        return
+    list(Player.objects.select_for_update().filter(pk=player_id).order_by().values_list("pk", flat=True))
+    live = Q(host_id=player_id, status__in=LIVE_STATUSES) & ~GameSession.objects.due_q(now)
+    if GameSession.objects.filter(live).order_by()[:limit].count() >= limit:
+        raise _quota_exceeded(f"A player may host at most {limit} live sessions at once.")
+
+
+def check_pending_invites_quota(pending: int) -> None:
+    """409 `quota_exceeded` if a session would hold more than QUOTA_PENDING_INVITES_PER_SESSION
+    pending invites (callers count under the session's row lock)."""
+    limit = settings.QUOTA_PENDING_INVITES_PER_SESSION
+    if limit and pending > limit:
+        raise _quota_exceeded(f"A session may hold at most {limit} pending invites.")
+
+
 # --- create and update ----------------------------------------------------------------------
 
 CREATE_STATUSES = (S.OPEN, S.IN_PROGRESS)
 
 
 @transaction.atomic
-def session_create(*, actor, values: dict[str, Any]) -> GameSession:
-    """Create a session; the creator (unless a session:* account naming others) is its first member."""
+def session_create(*, actor, values: dict[str, Any], counts_as_live: bool = True) -> GameSession:
+    """Create a session; the creator (unless a session:* account naming others) is its first member.
+    `counts_as_live=False` only for a session closed in the same transaction (score import):
+    it is never live, so it takes nothing from the host's quota."""
     now = timezone.now()
     operator = permissions.is_operator(actor)
     status = values.get("status", S.OPEN)
@@ -487,6 +520,8 @@ def session_create(*, actor, values: dict[str, Any]) -> GameSession:
     capacity = session.capacity
     if capacity is not None and len(member_ids) > capacity:
         raise Conflict(f"{len(member_ids)} users do not fit in a session of {capacity}.", code="session_full")
+    if counts_as_live and not operator:
+        check_live_sessions_quota(actor.id, now)  # a player hosts what it creates
     _refresh_idle_deadline(session, now)
     session.save()
     teams = [Team(session=session, index=i, name=_team_name(i)) for i in range(session.num_teams)]
@@ -572,6 +607,14 @@ def session_update(
             code="version_conflict",
             version=session.version,
         )
+    if (
+        isinstance(new_host, Player)
+        and values.get("status", session.status) in LIVE_STATUSES
+        and not permissions.is_operator(actor)
+    ):
+        # A host hands a live session over only to a player with room in its quota; the
+        # automatic hand-over when a host leaves or is kicked is never refused.
+        check_live_sessions_quota(new_host.id, now)
 
     changed: set[str] = set()
     for name in SIMPLE_FIELDS:
@@ -948,8 +991,11 @@ def _expire_stale_invites(session: GameSession, now: datetime) -> None:
     _mark_expired_invites(Invite.objects.filter(session=session), now)
 
 
-def _invite(session: GameSession, actor, player: Player, expires_at: datetime | None, now: datetime) -> Invite:
-    """Checks in the API's order: 400 (expiresAt), then 409 (closed, member, already invited)."""
+def _invite(
+    session: GameSession, actor, player: Player, expires_at: datetime | None, now: datetime, *, quota: bool = False
+) -> Invite:
+    """Checks in the API's order: 400 (expiresAt), then 409 (closed, member, already invited,
+    and with `quota` the session's pending invites; `_set_invited` checks that for its list)."""
     if expires_at is not None and expires_at <= now:
         message = "expiresAt must be in the future."
         raise InvalidInput(message, errors=[field_error("expiresAt", message, "in_past")])
@@ -959,6 +1005,8 @@ def _invite(session: GameSession, actor, player: Player, expires_at: datetime | 
         raise Conflict(f"{player.username} is already a member.", code="already_member")
     if Invite.objects.pending(now).filter(session=session, player=player).exists():
         raise Conflict(f"{player.username} already has a pending invite.", code="already_invited")
+    if quota and settings.QUOTA_PENDING_INVITES_PER_SESSION and not permissions.is_operator(actor):
+        check_pending_invites_quota(Invite.objects.pending(now).filter(session=session).count() + 1)
     return Invite.objects.create(
         session=session,
         player=player,
@@ -975,6 +1023,8 @@ def _set_invited(session: GameSession, actor, players: list[Player], now: dateti
     _expire_stale_invites(session, now)
     wanted = {player.id: player for player in players}
     pending = {i.player_id: i for i in Invite.objects.filter(session=session, state=InviteState.PENDING)}
+    if not permissions.is_operator(actor):
+        check_pending_invites_quota(len(wanted))  # the list is what stays pending
     changed = False
     for player_id, invite in pending.items():
         if player_id not in wanted:
@@ -998,7 +1048,7 @@ def invite_create(*, session_id: int, actor, player_uid: Any, expires_at: dateti
     permissions.authorize_session_manage(actor, session)
     player = _player_by_uid(player_uid, "player")
     _expire_stale_invites(session, now)
-    invite = _invite(session, actor, player, expires_at, now)
+    invite = _invite(session, actor, player, expires_at, now, quota=True)
     session_commit(session, now=now)
     return invite
 
