@@ -347,14 +347,17 @@ class PlayerSessionsStamp(models.Model):
 
 
 class JoinPasswordFailure(models.Model):
-    """A wrong or missing join password, kept a minute to throttle guessing across workers."""
+    """A wrong or missing join password, kept a window (JOIN_PASSWORD_WINDOW) to throttle
+    guessing per player and per session across workers."""
 
     session = models.ForeignKey(GameSession, on_delete=models.CASCADE, related_name="+")
     player = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     at = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        indexes = [models.Index(fields=["session", "player", "at"], name="join_failure_lookup")]
+        # Both throttles read a session's recent failures (a few rows: they stop being recorded
+        # at the session's limit); old ones are deleted by session and time.
+        indexes = [models.Index(fields=["session", "at"], name="join_failure_session_at")]
 
     def __str__(self) -> str:
         return f"join password failure {self.pk}"

@@ -70,6 +70,22 @@ def authorize_session_create(user, body: dict) -> None:
     users = body.get("users")
     if users is not None and not (isinstance(users, list) and all(_same_uid(u, own_uid) for u in users)):
         raise Forbidden("Only session:* accounts may create a session with other users in it.", code="users_forbidden")
+    if "serverUid" in body:
+        authorize_server_uid(user, None, body["serverUid"])
+
+
+def authorize_server_uid(user, current, value) -> None:
+    """Only session:* accounts (game servers) may set serverUid to anything but its current
+    value: a player naming a server would appear in that server's `?serverUid=` list. Any
+    spelling of the current uid (or null for none) is allowed; anything else, malformed
+    included, is refused, not diagnosed."""
+    if is_operator(user):
+        return
+    if value is None and current is None:
+        return
+    if value is not None and current is not None and _same_uid(value, str(current)):
+        return
+    raise Forbidden("Only session:* accounts may set serverUid.", code="server_uid_forbidden")
 
 
 def authorize_host_removal(user) -> None:

@@ -357,6 +357,7 @@ def _imported_session_create(actor, first: datetime, last: datetime) -> GameSess
     session = services.session_create(
         actor=actor,
         values={"visibility": Visibility.PRIVATE, "idle_timeout": 0, "name": imported_session_name(first)},
+        counts_as_live=False,
     )
     session.status = SessionStatus.CLOSED
     session.date_created = first

@@ -17,7 +17,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.db import connection, transaction
-from django.db.models import Count
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from players_app.models import Player
@@ -424,14 +424,47 @@ def _resize_teams(session: GameSession, num_teams: int, team_size: int, now: dat
         member.save(update_fields=["team"])
 
 
+# --- quotas ---------------------------------------------------------------------------------
+# Per-player limits (0: none). session:* accounts are exempt: callers check is_operator first.
+
+
+def _quota_exceeded(message: str) -> Conflict:
+    return Conflict(message, code="quota_exceeded")
+
+
+def check_live_sessions_quota(player_id: int, now: datetime) -> None:
+    """409 `quota_exceeded` if the player already hosts QUOTA_LIVE_SESSIONS_PER_HOST live
+    sessions (open, in progress or closing as of now: one past its deadline no longer counts).
+    The player's row is locked first, so that creates and host hand-overs racing for its last
+    place are counted one after another; the count is a new statement, which on PostgreSQL
+    sees what the transaction it waited for committed."""
+    limit = settings.QUOTA_LIVE_SESSIONS_PER_HOST
+    if not limit:
+        return
+    list(Player.objects.select_for_update().filter(pk=player_id).order_by().values_list("pk", flat=True))
+    live = Q(host_id=player_id, status__in=LIVE_STATUSES) & ~GameSession.objects.due_q(now)
+    if GameSession.objects.filter(live).order_by()[:limit].count() >= limit:
+        raise _quota_exceeded(f"A player may host at most {limit} live sessions at once.")
+
+
+def check_pending_invites_quota(pending: int) -> None:
+    """409 `quota_exceeded` if a session would hold more than QUOTA_PENDING_INVITES_PER_SESSION
+    pending invites (callers count under the session's row lock)."""
+    limit = settings.QUOTA_PENDING_INVITES_PER_SESSION
+    if limit and pending > limit:
+        raise _quota_exceeded(f"A session may hold at most {limit} pending invites.")
+
+
 # --- create and update ----------------------------------------------------------------------
 
 CREATE_STATUSES = (S.OPEN, S.IN_PROGRESS)
 
 
 @transaction.atomic
-def session_create(*, actor, values: dict[str, Any]) -> GameSession:
-    """Create a session; the creator (unless a session:* account naming others) is its first member."""
+def session_create(*, actor, values: dict[str, Any], counts_as_live: bool = True) -> GameSession:
+    """Create a session; the creator (unless a session:* account naming others) is its first member.
+    `counts_as_live=False` only for a session closed in the same transaction (score import):
+    it is never live, so it takes nothing from the host's quota."""
     now = timezone.now()
     operator = permissions.is_operator(actor)
     status = values.get("status", S.OPEN)
@@ -460,6 +493,8 @@ def session_create(*, actor, values: dict[str, Any]) -> GameSession:
             if not operator:
                 raise Forbidden("Only session:* accounts may set hostUid to someone else.", code="host_forbidden")
             host_id = None if host_value is None else _player_by_uid(host_value, "hostUid").id
+    if "server_uid" in values:
+        permissions.authorize_server_uid(actor, None, values["server_uid"])
     # Resolved before any 409 below: an unknown invited player is a malformed request (400).
     invited = _players_by_uid(values.get("invited") or (), "invited")
 
@@ -485,6 +520,8 @@ def session_create(*, actor, values: dict[str, Any]) -> GameSession:
     capacity = session.capacity
     if capacity is not None and len(member_ids) > capacity:
         raise Conflict(f"{len(member_ids)} users do not fit in a session of {capacity}.", code="session_full")
+    if counts_as_live and not operator:
+        check_live_sessions_quota(actor.id, now)  # a player hosts what it creates
     _refresh_idle_deadline(session, now)
     session.save()
     teams = [Team(session=session, index=i, name=_team_name(i)) for i in range(session.num_teams)]
@@ -555,6 +592,8 @@ def session_update(
     session = _lock(session_id)
     _settle(session, now)
     permissions.authorize_session_update(actor, session, set(values) - {"users"})
+    if "server_uid" in values:
+        permissions.authorize_server_uid(actor, session.server_uid, values["server_uid"])
     new_host = _host_change(session, actor, values)
     if "users" in values and sorted(str(u) for u in values["users"]) != sorted(session.users_doc):
         message = "users changes only through join, leave, kick and invites."
@@ -568,6 +607,14 @@ def session_update(
             code="version_conflict",
             version=session.version,
         )
+    if (
+        isinstance(new_host, Player)
+        and values.get("status", session.status) in LIVE_STATUSES
+        and not permissions.is_operator(actor)
+    ):
+        # A host hands a live session over only to a player with room in its quota; the
+        # automatic hand-over when a host leaves or is kicked is never refused.
+        check_live_sessions_quota(new_host.id, now)
 
     changed: set[str] = set()
     for name in SIMPLE_FIELDS:
@@ -627,19 +674,31 @@ def session_delete(*, session_id: int, actor) -> None:
     session.delete()
 
 
-def session_truncate() -> int:
-    """Delete every session (DELETE /sessions); returns how many there were."""
+TRUNCATE_BATCH = 500  # sessions deleted per statement group (their cascades list the ids)
+
+
+def session_truncate(*, sessions: QuerySet[GameSession] | None = None) -> int:
+    """Delete these sessions (DELETE /sessions: the caller's visible sessions narrowed by the
+    list filters, as /sessions/count counts them), every session when None; returns how many.
+
+    The rows are locked and read first, so exactly the sessions counted (and whose members,
+    invitees and reservation holders get their view stamps raised) are the ones deleted."""
     now = timezone.now()
+    queryset = GameSession.objects.all() if sessions is None else sessions
     with transaction.atomic():
-        count = GameSession.objects.count()
-        live = list(GameSession.objects.filter(status__in=LIVE_STATUSES).only("pk", "closes_at", "idle_deadline"))
+        # of=("self",): a hostUid filter joins the player table, whose rows must not be locked.
+        doomed = list(
+            queryset.order_by("pk").select_for_update(of=("self",)).only("pk", "status", "closes_at", "idle_deadline")
+        )
+        live = [session for session in doomed if session.status in LIVE_STATUSES]
         touches: dict[str, datetime] = {}
         for start in range(0, len(live), STAMP_BATCH):
             for player_uid, at in _leaving_times(live[start : start + STAMP_BATCH], now).items():
                 _raise_time(touches, player_uid, at)
         touch_player_views(touches)
-        GameSession.objects.all().delete()
-    return count
+        for start in range(0, len(doomed), TRUNCATE_BATCH):
+            GameSession.objects.filter(pk__in=[s.pk for s in doomed[start : start + TRUNCATE_BATCH]]).delete()
+    return len(doomed)
 
 
 CLOSE_AFTER_MAX = 3600
@@ -718,34 +777,56 @@ def close_due_sessions(
 
 
 def _throttle_check(session: GameSession, player_id: int, now: datetime) -> None:
+    """429 while the session has had JOIN_PASSWORD_SESSION_MAX_FAILURES failures within the
+    window (whoever made them), or this player JOIN_PASSWORD_MAX_FAILURES of them there.
+
+    One query reads the session's most recent failures, at most the session's limit: failures
+    are recorded only while neither limit is reached, so fewer than that many rows means all
+    of the window's, and the player's are among them. With the limit reached, the player's
+    own throttle lifts no later than the session's unless its failures are among those read."""
     window = timedelta(seconds=settings.JOIN_PASSWORD_WINDOW)
+    session_max = settings.JOIN_PASSWORD_SESSION_MAX_FAILURES
+    player_max = settings.JOIN_PASSWORD_MAX_FAILURES
     recent = list(
-        JoinPasswordFailure.objects.filter(session=session, player_id=player_id, at__gt=now - window)
+        JoinPasswordFailure.objects.filter(session=session, at__gt=now - window)
         .order_by("-at")
-        .values_list("at", flat=True)[: settings.JOIN_PASSWORD_MAX_FAILURES]
+        .values_list("player_id", "at")[:session_max]
     )
-    if len(recent) >= settings.JOIN_PASSWORD_MAX_FAILURES:
-        retry_after = max(1, math.ceil((recent[-1] + window - now).total_seconds()))
-        raise TooManyRequests(
-            f"Too many wrong passwords for this session; try again in {retry_after} s.",
-            code="join_throttled",
-            headers={"Retry-After": str(retry_after)},
-        )
+    mine = [at for failed_by, at in recent if failed_by == player_id]
+    ends = []  # when each throttle that applies lifts
+    if len(mine) >= player_max:
+        ends.append(mine[player_max - 1] + window)
+    if len(recent) >= session_max:
+        ends.append(recent[session_max - 1][1] + window)
+    if not ends:
+        return
+    until = max(ends)
+    if len(recent) >= session_max:
+        detail = "Too many wrong passwords for this session from all players"
+    else:
+        detail = "Too many wrong passwords for this session"
+    retry_after = max(1, math.ceil((until - now).total_seconds()))
+    raise TooManyRequests(
+        f"{detail}; try again in {retry_after} s.",
+        code="join_throttled",
+        headers={"Retry-After": str(retry_after)},
+    )
 
 
 def _check_password(session: GameSession, actor, password: str | None, now: datetime) -> None:
     """Throttle first (a throttled join learns nothing about its password), then verify.
     A failure is recorded in its own committed write, outside the join's transaction. One
-    player's checks run one at a time (its row is locked while they are judged), so a burst
-    of concurrent guesses is counted as a sequence would be, not all read as under the limit."""
+    session's checks run one at a time (its row is locked while they are judged), so a burst
+    of concurrent guesses, from one player or many, is counted as a sequence would be, not
+    all read as under the limit. Once throttled, a check costs no hashing and takes the lock
+    only for a query."""
+    window = timedelta(seconds=settings.JOIN_PASSWORD_WINDOW)
     with transaction.atomic():
-        list(Player.objects.select_for_update().filter(pk=actor.id).values_list("pk", flat=True))
+        list(GameSession.objects.select_for_update().filter(pk=session.pk).values_list("pk", flat=True))
         _throttle_check(session, actor.id, now)
         if check_join_password(password, session.password_hash):
             return
-        JoinPasswordFailure.objects.filter(at__lte=now - timedelta(seconds=settings.JOIN_PASSWORD_WINDOW)).filter(
-            session=session, player_id=actor.id
-        ).delete()
+        JoinPasswordFailure.objects.filter(session=session, at__lte=now - window).delete()
         JoinPasswordFailure.objects.create(session=session, player_id=actor.id, at=now)
     if password:
         raise Forbidden("Wrong session password.", code="wrong_password")
@@ -910,8 +991,11 @@ def _expire_stale_invites(session: GameSession, now: datetime) -> None:
     _mark_expired_invites(Invite.objects.filter(session=session), now)
 
 
-def _invite(session: GameSession, actor, player: Player, expires_at: datetime | None, now: datetime) -> Invite:
-    """Checks in the API's order: 400 (expiresAt), then 409 (closed, member, already invited)."""
+def _invite(
+    session: GameSession, actor, player: Player, expires_at: datetime | None, now: datetime, *, quota: bool = False
+) -> Invite:
+    """Checks in the API's order: 400 (expiresAt), then 409 (closed, member, already invited,
+    and with `quota` the session's pending invites; `_set_invited` checks that for its list)."""
     if expires_at is not None and expires_at <= now:
         message = "expiresAt must be in the future."
         raise InvalidInput(message, errors=[field_error("expiresAt", message, "in_past")])
@@ -921,6 +1005,8 @@ def _invite(session: GameSession, actor, player: Player, expires_at: datetime | 
         raise Conflict(f"{player.username} is already a member.", code="already_member")
     if Invite.objects.pending(now).filter(session=session, player=player).exists():
         raise Conflict(f"{player.username} already has a pending invite.", code="already_invited")
+    if quota and settings.QUOTA_PENDING_INVITES_PER_SESSION and not permissions.is_operator(actor):
+        check_pending_invites_quota(Invite.objects.pending(now).filter(session=session).count() + 1)
     return Invite.objects.create(
         session=session,
         player=player,
@@ -937,6 +1023,8 @@ def _set_invited(session: GameSession, actor, players: list[Player], now: dateti
     _expire_stale_invites(session, now)
     wanted = {player.id: player for player in players}
     pending = {i.player_id: i for i in Invite.objects.filter(session=session, state=InviteState.PENDING)}
+    if not permissions.is_operator(actor):
+        check_pending_invites_quota(len(wanted))  # the list is what stays pending
     changed = False
     for player_id, invite in pending.items():
         if player_id not in wanted:
@@ -960,7 +1048,7 @@ def invite_create(*, session_id: int, actor, player_uid: Any, expires_at: dateti
     permissions.authorize_session_manage(actor, session)
     player = _player_by_uid(player_uid, "player")
     _expire_stale_invites(session, now)
-    invite = _invite(session, actor, player, expires_at, now)
+    invite = _invite(session, actor, player, expires_at, now, quota=True)
     session_commit(session, now=now)
     return invite
 

@@ -230,6 +230,12 @@ REQUEST_BODY_MAX_BYTES = env_int("REQUEST_BODY_MAX_BYTES", 1024 * 1024, 1)
 DATA_MAX_BYTES = env_int("DATA_MAX_BYTES", 16 * 1024, 1)
 DATA_MAX_DEPTH = env_int("DATA_MAX_DEPTH", 32, 1)
 
+# Abuse limits on sessions: per-player quotas (0: no limit; session:* accounts are exempt) and
+# the join-password throttle across all players of one session (JOIN_PASSWORD_WINDOW applies).
+QUOTA_LIVE_SESSIONS_PER_HOST = env_int("QUOTA_LIVE_SESSIONS_PER_HOST", 20)
+QUOTA_PENDING_INVITES_PER_SESSION = env_int("QUOTA_PENDING_INVITES_PER_SESSION", 100)
+JOIN_PASSWORD_SESSION_MAX_FAILURES = env_int("JOIN_PASSWORD_SESSION_MAX_FAILURES", 20, 1)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -259,6 +259,107 @@ def test_the_throttle_outlives_the_process_memory(api, member, locked, clock):
     assert response.status_code == 429
 
 
+# --- the throttle across all players of a session ------------------------------------------
+
+
+def guess(api, session, player, password="guess"):
+    return api.as_(player).post(join_url(session), {"password": password}, format="json")
+
+
+def test_failures_from_many_players_throttle_the_session_for_everyone(api, locked, clock):
+    # Six fresh accounts, five guesses each: the session answers twenty, then throttles all.
+    start = clock.now
+    players = PlayerFactory.create_batch(6)
+    statuses = []
+    for player in players:
+        for _ in range(5):
+            statuses.append(guess(api, locked, player).status_code)
+            clock.advance(seconds=1)
+
+    assert statuses == [403] * 20 + [429] * 10
+    assert JoinPasswordFailure.objects.filter(session=locked).count() == 20
+
+    newcomer = PlayerFactory()
+    right = guess(api, locked, newcomer, "open sesame")
+    by_header = api.as_(newcomer).get(join_url(locked), HTTP_X_SESSION_PASSWORD="open sesame")
+    for response in (right, by_header):
+        assert response.status_code == 429
+        assert response.json()["code"] == "join_throttled"
+        # Until the window that began with the first of the twenty failures has passed.
+        assert response["Retry-After"] == str(60 - 30)
+    assert members(locked) == [locked.host_id]
+
+    clock.now = start + timedelta(seconds=60)  # the first failure leaves the window
+    joined = guess(api, locked, newcomer, "open sesame")
+
+    assert joined.status_code == 200, joined.json()
+    assert members(locked) == [locked.host_id, newcomer.pk]
+
+
+def test_the_session_limit_is_a_setting(api, locked, settings, clock):
+    settings.JOIN_PASSWORD_SESSION_MAX_FAILURES = 3
+    players = PlayerFactory.create_batch(4)
+
+    statuses = [guess(api, locked, p).status_code for p in players]
+
+    assert statuses == [403, 403, 403, 429]
+
+
+def test_the_session_throttle_spares_members_invitees_and_reservation_holders(
+    api, host, member, game_server, locked, clock
+):
+    services.session_join(session_id=locked.pk, actor=member, password="open sesame")
+    invitee, holder = PlayerFactory.create_batch(2)
+    invite = services.invite_create(session_id=locked.pk, actor=host, player_uid=invitee.uid)
+    services.reservation_create(session_id=locked.pk, actor=game_server, player_uid=holder.uid)
+    for player in PlayerFactory.create_batch(4):
+        for _ in range(5):
+            guess(api, locked, player)
+    assert guess(api, locked, PlayerFactory(), "open sesame").status_code == 429
+
+    rejoin = guess(api, locked, member)
+    accepted = api.as_(invitee).post(f"/api/v1/invites/{invite.pk}/accept")
+    reserved = api.as_(holder).post(join_url(locked))
+
+    assert rejoin.status_code == 200
+    assert accepted.status_code == 200
+    assert reserved.status_code == 200
+    assert set(members(locked)) == {host.pk, member.pk, invitee.pk, holder.pk}
+
+
+def test_the_session_throttle_leaves_other_sessions_alone(api, host, locked, make_session, clock):
+    other = make_session(host, password="open sesame")
+    for player in PlayerFactory.create_batch(4):
+        for _ in range(5):
+            guess(api, locked, player)
+
+    response = guess(api, other, PlayerFactory(), "open sesame")
+
+    assert response.status_code == 200
+
+
+def test_a_session_throttled_for_everyone_answers_429_even_when_full(api, host, make_session, clock):
+    full = make_session(host, password="open sesame", num_teams=1, team_size=1)
+    for player in PlayerFactory.create_batch(4):
+        for _ in range(5):
+            assert guess(api, full, player).status_code == 403  # wrong passwords are judged first
+
+    right = guess(api, full, PlayerFactory(), "open sesame")
+
+    assert (right.status_code, right.json()["code"]) == (429, "join_throttled")
+
+
+def test_a_session_that_is_not_open_answers_409_before_the_session_throttle(api, host, locked, clock):
+    for player in PlayerFactory.create_batch(4):
+        for _ in range(5):
+            guess(api, locked, player)
+    services.session_update(session_id=locked.pk, actor=host, values={"status": "in_progress"})
+
+    response = guess(api, locked, PlayerFactory())
+
+    assert (response.status_code, response.json()["code"]) == (409, "not_joinable")
+
+
 # --- capacity and teams ---------------------------------------------------------------------
 
 

@@ -162,6 +162,18 @@ def test_count_takes_the_same_filters(schema):
     assert {"status", "visibility", "hostUid", "serverUid", "user"} <= parameters
 
 
+def test_truncate_documents_the_same_filters_as_count_and_no_paging(schema):
+    def names(path, method):
+        return {p["name"] for p in operation(schema, path, method)["parameters"]}
+
+    truncate = names("/api/v1/sessions", "delete")
+
+    assert truncate == names("/api/v1/sessions/count", "get")
+    assert {"workspaceId", "search", "highlight", "type"} <= truncate
+    assert not {"limit", "skip", "sort"} & truncate
+    assert "400" in operation(schema, "/api/v1/sessions", "delete")["responses"]
+
+
 def test_conditional_headers_and_the_join_password_header_are_documented(schema):
     def headers(path, method):
         return {p["name"] for p in operation(schema, path, method).get("parameters", []) if p["in"] == "header"}

@@ -72,7 +72,8 @@ def test_create_with_nothing_gives_the_defaults(api, host):
     assert list(session.memberships.values_list("player", flat=True)) == [host.pk]
 
 
-def test_create_with_every_member(api, host):
+def test_create_with_every_member(api, game_server):
+    # A session:* account: only game servers may set serverUid.
     server = uuid.uuid4()
     body = {
         "data": {"map": "dust", "rules": {"ff": True}},
@@ -84,7 +85,7 @@ def test_create_with_every_member(api, host):
         "visibility": "private",
     }
 
-    response = create(api, host, body)
+    response = create(api, game_server, body)
 
     assert response.status_code == 201, response.json()
     doc = response.json()
@@ -97,7 +98,7 @@ def test_create_with_every_member(api, host):
     assert doc["visibility"] == "private"
     # The creator is placed in a team as a join would place it: the first one.
     assert doc["teams"] == [
-        {"index": 0, "name": "Team 1", "players": [str(host.uid)]},
+        {"index": 0, "name": "Team 1", "players": [str(game_server.uid)]},
         {"index": 1, "name": "Team 2", "players": []},
     ]
     assert Team.objects.filter(session__uid=doc["uid"]).count() == 2

@@ -258,7 +258,8 @@ def test_bad_sort_is_400(api, host, raw):
 def filterable(game_server, host, member, make_session):
     server = uuid.uuid4()
     return {
-        "a": make_session(host, server_uid=server),
+        # Only session:* accounts may set serverUid: the game server makes it for the host.
+        "a": make_session(game_server, host_uid=str(host.uid), users=[str(host.uid)], server_uid=server),
         "b": make_session(host, status="in_progress", visibility="private"),
         "c": make_session(game_server, host_uid=None, users=[str(member.uid)], server_uid=server),
         "server": server,

@@ -111,7 +111,8 @@ def request_object(request: Request) -> dict[str, Any]:
 
 
 class SessionSchema(AutoSchema):
-    """drf-spectacular documents filters on list views only; count and truncate take them too."""
+    """drf-spectacular documents filters on list views only; /sessions/count and the truncate
+    (DELETE /sessions) take them too."""
 
     def get_filter_backends(self):
         if getattr(self.view, "action", None) in ("count", "truncate"):
@@ -199,10 +200,16 @@ class SessionViewSet(DeclaredQueryParametersMixin, viewsets.GenericViewSet):
         operation_id="sessions_truncate",
         request=None,
         responses={200: SESSIONS_TRUNCATED, **error_responses(400, 403)},
+        description=(
+            "Delete the sessions GET /sessions/count counts with the same filters: without a filter, "
+            "every session the caller may see (all of them for session:* accounts and superusers). "
+            "Needs the truncate_sessions permission."
+        ),
     )
     def truncate(self, request: Request) -> Response:
-        """Delete every session (needs the truncate_sessions permission)."""
-        return Response({"deleted": services.session_truncate()})
+        """Delete the sessions the filters select (all without one); needs truncate_sessions."""
+        sessions = self.filter_queryset(self.get_queryset())
+        return Response({"deleted": services.session_truncate(sessions=sessions)})
 
     @extend_schema(
         operation_id="sessions_retrieve",
@@ -232,6 +239,8 @@ class SessionViewSet(DeclaredQueryParametersMixin, viewsets.GenericViewSet):
         permissions.authorize_session_update(request.user, session, fields - {"users"})
         if "hostUid" in body and body["hostUid"] is None and session.host_id is not None:
             permissions.authorize_host_removal(request.user)  # 403 before the body's 400s
+        if "serverUid" in body:
+            permissions.authorize_server_uid(request.user, session.server_uid, body["serverUid"])
         serializer = SessionInputSerializer(data=body, partial=True)
         serializer.is_valid(raise_exception=True)
         values = dict(serializer.validated_data)
