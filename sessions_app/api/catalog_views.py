@@ -45,7 +45,9 @@ from .score_serializers import (
 from .serializers import DOCUMENT_COLUMNS, session_document
 from .views import UID_PARAMETER, parse_uid, request_object, visible_session
 
-ID_PARAMETER = OpenApiParameter("pk", OpenApiTypes.INT, OpenApiParameter.PATH, description="The id.")
+# Named as the path template names it ({id}): a "pk" beside it is a parameter the path
+# does not have, which fails validation and makes client generators drop the operation.
+ID_PARAMETER = OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH, description="The id.")
 
 
 # --- catalog --------------------------------------------------------------------------------
