@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from sessions_app.models import LIVE_STATUSES, GameSession, SessionStatus, Visibility
@@ -44,6 +45,7 @@ def choice_field(choices, **kwargs) -> serializers.ChoiceField:
     )
 
 
+@extend_schema_field({"type": "object", "additionalProperties": {}})
 class JSONObjectField(serializers.JSONField):
     default_error_messages = {"not_object": "A JSON object is required."}
 
