@@ -235,3 +235,53 @@ def test_swagger_ui_loads_with_no_internet(api):
     # The online validator badge would call validator.swagger.io.
     assert '"validatorUrl": null' in page
     assert "/api/v1/schema/" in page
+
+
+def test_path_ids_paging_and_close_after_declare_the_bounds_the_server_enforces(schema):
+    def parameter(path, method, name):
+        (found,) = [p for p in operation(schema, path, method)["parameters"] if p["name"] == name]
+        return found["schema"]
+
+    assert parameter("/api/v1/invites/{invite_id}/accept", "post", "invite_id") == {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 10**18 - 1,
+    }
+    assert parameter("/api/v1/sessions/{uid}/teams/{index}/join", "post", "index")["minimum"] == 0
+    assert parameter("/api/v1/sessions/{uid}/invites", "get", "limit")["minimum"] == 1
+    assert parameter("/api/v1/players/me/invites", "get", "limit")["maximum"] == 1000
+    assert parameter("/api/v1/sessions/{uid}", "delete", "closeAfter") == {
+        "type": "integer",
+        "minimum": 0,
+        "maximum": 3600,
+    }
+    assert parameter("/api/v1/charts", "get", "song")["minimum"] == 1
+
+
+def test_filters_document_that_an_empty_value_means_no_filter(schema):
+    parameters = {p["name"]: p for p in operation(schema, "/api/v1/sessions", "get")["parameters"]}
+    close_after = [p for p in operation(schema, "/api/v1/sessions/{uid}", "delete")["parameters"] if p["in"] == "query"]
+
+    assert parameters["user"]["allowEmptyValue"] is True
+    assert parameters["limit"]["allowEmptyValue"] is True
+    assert "allowEmptyValue" not in close_after[0]
+
+
+def test_every_operation_documents_400_and_every_body_413(schema):
+    for path, methods in schema["paths"].items():
+        for method, op in methods.items():
+            assert "400" in op["responses"], f"{method} {path}"
+            if "requestBody" in op:
+                assert "413" in op["responses"], f"{method} {path}"
+    assert "429" in operation(schema, "/api/v1/auth/token", "post")["responses"]
+    assert "429" in operation(schema, "/api/v1/players", "post")["responses"]
+
+
+def test_data_is_an_object_and_numbers_carry_their_column_bounds(schema):
+    components = schema["components"]["schemas"]
+    song = components["SongRequest"]["properties"]
+
+    assert components["PatchedSessionInputRequest"]["properties"]["data"]["type"] == "object"
+    assert song["bpm"]["minimum"] == 0
+    assert song["bpm"]["maximum"] == 10**5
+    assert song["bpm"]["exclusiveMaximum"] is True
