@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run serve test lint format check install install-dev clean
+.PHONY: run serve test fuzz lint format check install install-dev clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,11 @@ serve: install
 ## test: the whole suite (SQLite by default, PostgreSQL when DATABASE_URL is set)
 test: install-dev
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+## fuzz: schemathesis against a live server on a fresh SQLite database, every check on, as a
+## player and as a session:* account (FUZZ_EXAMPLES=200 for a longer run; see .ci/fuzz)
+fuzz: install-dev
+	.ci/fuzz
 
 lint: install-dev
 	$(BIN)/ruff check .

@@ -322,6 +322,31 @@ class _Echo:
         return value
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula (`=HYPERLINK(...)`,
+# `@SUM(...)`, `-2+3`); tab and carriage return can hide such a start. Players set names,
+# types, workspace ids and usernames, so none of it may reach staff as a formula.
+CSV_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> Any:
+    """A text cell with a formula start gets a leading single quote (OWASP's advice: the
+    spreadsheet shows it as text); every other value is written as it is."""
+    if isinstance(value, str) and value.startswith(CSV_FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+class _FormulaSafeWriter:
+    """csv.writer whose rows have their text cells neutralised by csv_cell; every CSV
+    export of the admin writes through it."""
+
+    def __init__(self, stream) -> None:
+        self._writer = csv.writer(stream)
+
+    def writerow(self, row: Iterable) -> str:
+        return self._writer.writerow([csv_cell(value) for value in row])
+
+
 CSV_COLUMNS = (
     "uid",
     "name",
@@ -640,7 +665,7 @@ class GameSessionAdmin(ServiceActionMixin, CascadesSessionPartsMixin, UidSearchM
         now = timezone.now()
 
         def lines() -> Iterable[str]:
-            writer = csv.writer(_Echo())
+            writer = _FormulaSafeWriter(_Echo())
             yield writer.writerow(CSV_COLUMNS)
             for row in rows.iterator(chunk_size=2000):
                 status, closed_at = effective_status(row, now)

@@ -13,6 +13,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import models
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 
@@ -94,6 +95,8 @@ def data_message(code: str) -> str:
     return DATA_MESSAGES[code].format(max_depth=settings.DATA_MAX_DEPTH, max_bytes=settings.DATA_MAX_BYTES)
 
 
+# Declared as an object: `null` or a list is refused, and the schema must say so.
+@extend_schema_field({"type": "object", "additionalProperties": {}})
 class JSONObjectField(serializers.JSONField):
     """A `data` object: a JSON object within DATA_MAX_DEPTH levels and DATA_MAX_BYTES."""
 

@@ -13,6 +13,9 @@ MAX_LIMIT = 1000
 # The query parameters a paged list takes (views add them to their declared parameters).
 PAGING_PARAMETERS = frozenset({"limit", "skip"})
 DEFAULT_LIMIT = 100
+# What _whole_number takes, for the OpenAPI schema (at most 18 digits).
+LIMIT_SCHEMA = {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}
+SKIP_SCHEMA = {"type": "integer", "minimum": 0, "maximum": 10**18 - 1, "default": 0}
 
 
 def _whole_number(params, name: str, default: int, minimum: int, maximum: int | None) -> int:
@@ -55,13 +58,13 @@ class LimitSkipPagination(BasePagination):
                 "in": "query",
                 "required": False,
                 "description": "How many results at most (1 to 1000).",
-                "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
+                "schema": LIMIT_SCHEMA,
             },
             {
                 "name": "skip",
                 "in": "query",
                 "required": False,
                 "description": "How many results to skip (paging).",
-                "schema": {"type": "integer", "minimum": 0, "default": 0},
+                "schema": SKIP_SCHEMA,
             },
         ]

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
 
 from sessions_project.errors import PROBLEM_CONTENT_TYPE
+
+# A row id in a path: parse_id takes 1 to 18 ASCII digits (0 is no row: 404).
+PATH_ID_SCHEMA = {"type": "integer", "minimum": 1, "maximum": 10**18 - 1}
 
 ERROR_DESCRIPTIONS = {
     400: "Malformed or invalid input (`errors` lists each field), or an unknown query parameter.",
@@ -54,21 +59,46 @@ def error_responses(*codes: int, authenticated: bool = True) -> dict[tuple[int, 
 ERRORS_401 = error_responses()
 
 
-def _problem_response(code: int) -> dict:
-    content = {PROBLEM_CONTENT_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
-    return {"content": content, "description": ERROR_DESCRIPTIONS[code]}
+# Query parameters that refuse an empty value: every other optional query parameter treats
+# `?name=` as if it were absent (django-filter and the paging do), which the schema says with
+# `allowEmptyValue`.
+EMPTY_VALUE_REFUSED = frozenset({"closeAfter"})
+# Operations throttled per client before the view runs (failed logins, registrations).
+THROTTLED_OPERATIONS = frozenset({"auth_token", "players_register"})
 
 
-def document_input_errors(result, generator, request, public):
-    """Postprocessing hook for the refusals every route shares, so no view repeats them: any
-    operation may answer 400 (`unknown_parameter`, `invalid_text` in the query string), and one
-    that takes a body may answer 413 `body_too_large` (RequestBodyLimitMiddleware)."""
-    for path_item in result.get("paths", {}).values():
-        for operation in path_item.values():
-            if not isinstance(operation, dict) or "responses" not in operation:
-                continue
-            responses = operation["responses"]
-            responses.setdefault("400", _problem_response(400))
+def _problem_response(code: int) -> dict[str, Any]:
+    return {
+        "description": ERROR_DESCRIPTIONS[code],
+        "content": {PROBLEM_CONTENT_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
+
+
+def document_cross_cutting_answers(result: dict[str, Any], generator, request, public) -> dict[str, Any]:
+    """drf-spectacular postprocessing hook: what the server answers on every route whatever
+    the view declares, so that the schema lists exactly what a client can get.
+
+    - 400 everywhere: the query string is checked before any view (unknown parameters,
+      text that is not valid Unicode);
+    - 413 where a body is taken: the body limit refuses it before it is parsed;
+    - 429 on the operations throttled per client;
+    - `allowEmptyValue` on the query parameters that read `?name=` as absent."""
+    for methods in result.get("paths", {}).values():
+        for operation in methods.values():
+            responses = operation.setdefault("responses", {})
+            codes = {"400"}
             if "requestBody" in operation:
-                responses.setdefault("413", _problem_response(413))
+                codes.add("413")
+            if operation.get("operationId") in THROTTLED_OPERATIONS:
+                codes.add("429")
+            for code in sorted(codes - set(responses)):
+                responses[code] = _problem_response(int(code))
+            operation["responses"] = dict(sorted(responses.items()))
+            for parameter in operation.get("parameters", []):
+                if (
+                    parameter.get("in") == "query"
+                    and not parameter.get("required")
+                    and parameter["name"] not in EMPTY_VALUE_REFUSED
+                ):
+                    parameter["allowEmptyValue"] = True
     return result

@@ -206,9 +206,10 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
     "ENUM_NAME_OVERRIDES": {},
+    # Answers every route can give whatever its view declares (see the hook's docstring).
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "sessions_project.schema.document_input_errors",
+        "sessions_project.schema.document_cross_cutting_answers",
     ],
 }
 

@@ -519,6 +519,31 @@ def test_export_csv_streams_the_selected_sessions(operator_client, host, member,
     assert rows[0]["uid"] == str(first.uid)
 
 
+@pytest.mark.parametrize(
+    "text",
+    ['=HYPERLINK("https://evil.example","x")', "+1+1", "-2+3", "@SUM(A1)", "\t=1", "\r=1"],
+)
+def test_export_csv_neutralises_player_text_a_spreadsheet_would_run(operator_client, make_session, text):
+    player = PlayerFactory(username=text)  # the factory skips the username rules: the worst case
+    session = make_session(player, name=text, type=text, workspace_id=text)
+
+    response = operator_client.post(SESSIONS, {"action": "export_csv", "_selected_action": [session.pk]})
+
+    (cells,) = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    for column in ("name", "type", "workspaceId", "hostUsername"):
+        assert cells[column] == "'" + text, column
+    assert cells["uid"] == str(session.uid)
+
+
+def test_export_csv_keeps_harmless_text_as_it_is(operator_client, host, make_session):
+    session = make_session(host, name="Friday night, 8-10 =)", type="duel")
+
+    response = operator_client.post(SESSIONS, {"action": "export_csv", "_selected_action": [session.pk]})
+
+    (cells,) = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert (cells["name"], cells["type"], cells["hostUsername"]) == ("Friday night, 8-10 =)", "duel", "host")
+
+
 def test_actions_need_the_change_permission(client, host, make_session):
     viewer = PlayerFactory(username="viewer", is_staff=True)
     viewer.user_permissions.add(Permission.objects.get(codename="view_gamesession"))

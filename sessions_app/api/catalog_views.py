@@ -11,7 +11,6 @@ from collections.abc import Callable
 from typing import Any
 
 from django.db.models import Model, QuerySet
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import status, viewsets
 from rest_framework.permissions import IsAuthenticated
@@ -22,6 +21,7 @@ from rest_framework.views import APIView
 from sessions_app import permissions, scores
 from sessions_app.filters import ChartFilterSet, SongFilterSet
 from sessions_app.models import Chart, GameSession, Score, Song, row_visible_to
+from sessions_app.scores import MAX_ID
 from sessions_project.errors import NotFound
 from sessions_project.pagination import PAGING_PARAMETERS, LimitSkipPagination
 from sessions_project.query import DeclaredQueryParametersMixin
@@ -46,7 +46,11 @@ from .score_serializers import (
 from .serializers import DOCUMENT_COLUMNS, session_document
 from .views import UID_PARAMETER, parse_uid, request_object, visible_session
 
-ID_PARAMETER = OpenApiParameter("pk", OpenApiTypes.INT, OpenApiParameter.PATH, description="The id.")
+# Named as the path template names it ({id}): a "pk" beside it is a parameter the path
+# does not have, which fails validation and makes client generators drop the operation.
+ID_PARAMETER = OpenApiParameter(
+    "id", {"type": "integer", "minimum": 1}, OpenApiParameter.PATH, description="The id (404 past the last)."
+)
 
 
 # --- catalog --------------------------------------------------------------------------------
@@ -160,7 +164,9 @@ class SongViewSet(CatalogViewSet):
     list=extend_schema(
         operation_id="charts_list",
         description="Charts by song, then difficulty; filter by `song` (its id) and `difficulty` (any case).",
-        parameters=[OpenApiParameter("song", OpenApiTypes.INT, description="The song's id.")],
+        parameters=[
+            OpenApiParameter("song", {"type": "integer", "minimum": 1, "maximum": MAX_ID}, description="The song's id.")
+        ],
         responses={200: ChartSerializer(many=True), **error_responses(400)},
     ),
     create=extend_schema(

@@ -22,9 +22,9 @@ from rest_framework.views import APIView
 from sessions_app import permissions, services
 from sessions_app.models import Invite, InviteState, Reservation
 from sessions_project.errors import Forbidden, InvalidInput, NotFound, field_error
-from sessions_project.pagination import PAGING_PARAMETERS, limit_skip
+from sessions_project.pagination import LIMIT_SCHEMA, PAGING_PARAMETERS, SKIP_SCHEMA, limit_skip
 from sessions_project.query import DeclaredQueryParametersMixin
-from sessions_project.schema import error_responses
+from sessions_project.schema import PATH_ID_SCHEMA, error_responses
 
 from .membership_serializers import (
     InviteCreateSerializer,
@@ -37,17 +37,22 @@ from .membership_serializers import (
     invite_document,
     reservation_document,
 )
-from .serializers import SessionSerializer
+from .serializers import MAX_TEAMS, SessionSerializer
 from .views import UID_PARAMETER, request_object, session_response, visible_session
 
-INVITE_ID = OpenApiParameter("invite_id", OpenApiTypes.INT, OpenApiParameter.PATH, description="The invite's id.")
+INVITE_ID = OpenApiParameter("invite_id", PATH_ID_SCHEMA, OpenApiParameter.PATH, description="The invite's id.")
 RESERVATION_ID = OpenApiParameter(
-    "reservation_id", OpenApiTypes.INT, OpenApiParameter.PATH, description="The reservation's id."
+    "reservation_id", PATH_ID_SCHEMA, OpenApiParameter.PATH, description="The reservation's id."
 )
-TEAM_INDEX = OpenApiParameter("index", OpenApiTypes.INT, OpenApiParameter.PATH, description="The team's 0-based index.")
+TEAM_INDEX = OpenApiParameter(
+    "index",
+    {"type": "integer", "minimum": 0, "maximum": MAX_TEAMS - 1},
+    OpenApiParameter.PATH,
+    description="The team's 0-based index (400 past the session's last team).",
+)
 PAGING = [
-    OpenApiParameter("limit", OpenApiTypes.INT, OpenApiParameter.QUERY, description="1 to 1000, default 100."),
-    OpenApiParameter("skip", OpenApiTypes.INT, OpenApiParameter.QUERY, description="How many to skip (paging)."),
+    OpenApiParameter("limit", LIMIT_SCHEMA, OpenApiParameter.QUERY, description="1 to 1000, default 100."),
+    OpenApiParameter("skip", SKIP_SCHEMA, OpenApiParameter.QUERY, description="How many to skip (paging)."),
 ]
 INVITE_STATE = OpenApiParameter(
     "state",

@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.utils import timezone
-from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -37,7 +37,6 @@ from sessions_project.times import iso
 from .serializers import SessionSerializer, WholeNumberField
 
 
-@extend_schema_field(OpenApiTypes.NUMBER)
 class JSONNumberField(serializers.Field):
     """A decimal column as a JSON number both ways: a number in (not a string, not a boolean),
     a number out (an int when integral)."""
@@ -59,6 +58,27 @@ class JSONNumberField(serializers.Field):
 
     def to_representation(self, value):
         return json_number(value)
+
+
+class JSONNumberFieldExtension(OpenApiSerializerFieldExtension):
+    """The bounds of each JSONNumberField in the schema: below 10^(digits - places) in
+    magnitude, and at least min_value when set."""
+
+    target_class = JSONNumberField
+
+    def map_serializer_field(self, auto_schema, direction):
+        field = self.target
+        schema: dict[str, Any] = {
+            "type": "number",
+            "maximum": 10 ** (field.max_digits - field.decimal_places),
+            "exclusiveMaximum": True,
+        }
+        if field.min_value is not None:
+            schema["minimum"] = field.min_value
+        else:
+            schema["minimum"] = -schema["maximum"]
+            schema["exclusiveMinimum"] = True
+        return schema
 
 
 class SongIdField(serializers.PrimaryKeyRelatedField):

@@ -67,7 +67,7 @@ SESSION_PASSWORD = OpenApiParameter(
 )
 CLOSE_AFTER = OpenApiParameter(
     "closeAfter",
-    OpenApiTypes.INT,
+    {"type": "integer", "minimum": 0, "maximum": services.CLOSE_AFTER_MAX},
     OpenApiParameter.QUERY,
     description=(
         "Seconds, 0 to 3600. Present: close instead of delete (0 closes now; N > 0 puts the session "
