@@ -30,6 +30,7 @@ from sessions_project.fields import data_message, data_problem
 from . import permissions, services
 from .models import Chart, GameSession, Score, SessionStatus, Visibility
 
+MAX_SIGNIFICANT_DIGITS = 15
 SCORE_VALUE_DIGITS = 20  # Score.value: DecimalField(max_digits=20, decimal_places=6)
 SCORE_VALUE_PLACES = 6
 CLIENT_ID_MAX_LENGTH = 128
@@ -61,6 +62,10 @@ def parse_number(raw: Any, *, max_digits: int, decimal_places: int) -> Decimal:
         raise ValueError("A number is required.") from None
     if not value.is_finite():
         raise ValueError("A finite number is required.")
+    # A JSON number is a double to most clients, and SQLite stores decimals as doubles: past 15
+    # significant digits a value would not come back as it was sent (on SQLite, not at all).
+    if len(value.normalize().as_tuple().digits) > MAX_SIGNIFICANT_DIGITS:
+        raise ValueError(f"At most {MAX_SIGNIFICANT_DIGITS} significant digits.")
     exponent = value.normalize().as_tuple().exponent
     if isinstance(exponent, int) and -exponent > decimal_places:
         raise ValueError(f"At most {decimal_places} decimal places.")

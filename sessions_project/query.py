@@ -42,6 +42,8 @@ class DeclaredQueryParametersMixin:
         method = request.method.lower()
         if method == "options":
             return  # not an operation of the API (CORS preflights are answered before views)
+        if method not in self.http_method_names or not hasattr(self, method):
+            return  # the 405 the dispatch gives next says more than a parameter would
         check_query_string(request.META.get("QUERY_STRING", ""))
         params = request.query_params
         if params:

@@ -109,3 +109,13 @@ def test_a_parameter_of_another_action_is_unknown_here(api, host, session):
     # closeAfter belongs to DELETE /sessions/{uid}; limit to the list.
     assert_problem(api.as_(host).get(f"/api/v1/sessions/{session.uid}?closeAfter=0"), 400, "unknown_parameter")
     assert_problem(api.get("/api/v1/sessions/count?limit=5"), 400, "unknown_parameter")
+
+
+@pytest.mark.parametrize("path", ["/api/v1/sessions", "/api/v1/sessions/count", "/api/v1/players/me"])
+def test_a_method_the_route_does_not_have_is_405_even_with_an_unknown_parameter(api, path):
+    player = PlayerFactory()
+
+    response = api.as_(player).generic("TRACE", f"{path}?bogus=1")
+
+    assert response.status_code == 405
+    assert response.json()["code"] == "method_not_allowed"

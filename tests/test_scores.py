@@ -170,6 +170,7 @@ def test_an_unknown_chart_is_400(api, session, member, chart):
         ({"chart": "CHART", "value": True}, "value"),
         ({"chart": "CHART", "value": 1.0000001}, "value"),  # six decimal places at most
         ({"chart": "CHART", "value": 10**14}, "value"),
+        ({"chart": "CHART", "value": 99999999999999.98}, "value"),  # 16 significant digits
         ({"chart": "1", "value": 1}, "chart"),
         ({"chart": "CHART", "value": 1, "timeAchieved": "yesterday"}, "timeAchieved"),
         ({"chart": "CHART", "value": 1, "timeAchieved": "1969-12-31T23:59:59Z"}, "timeAchieved"),
@@ -186,6 +187,16 @@ def test_bad_scores_are_400_with_the_field_named(api, session, member, chart, bo
     assert response.status_code == 400
     assert field in [e["field"] for e in response.json()["errors"]]
     assert not Score.objects.exists()
+
+
+def test_a_score_of_fifteen_significant_digits_comes_back_as_sent(api, session, member, chart):
+    client = api.as_(member)
+
+    response = client.post(scores_url(session), {"chart": chart.pk, "value": 99999999999999.9}, format="json")
+
+    assert response.status_code == 201, response.json()
+    assert response.json()["value"] == 99999999999999.9
+    assert client.get(scores_url(session)).json()["scores"][0]["value"] == 99999999999999.9
 
 
 def test_a_body_that_is_not_an_object_is_400(api, session, member):

@@ -315,3 +315,17 @@ def test_expired_invite_is_not_kicked_and_is_not_in_the_session(api, host, outsi
     clock.advance(seconds=6)
     refused = kick(api, host, session, outsider)
     assert (refused.status_code, refused.json()["code"]) == (409, "nothing_to_kick")
+
+
+@pytest.mark.parametrize("body", ["null", "[]", '"0"'])
+def test_a_team_join_whose_body_is_not_an_object_is_400(api, member, two_teams, body):
+    before = version_of(two_teams)
+
+    response = api.as_(member).post(
+        f"/api/v1/sessions/{two_teams.uid}/teams/0/join", body, content_type="application/json"
+    )
+
+    assert response.status_code == 400, response.content
+    assert response.json()["code"] == "not_an_object"
+    assert version_of(two_teams) == before
+    assert Membership.objects.get(player=member).team.index == 1

@@ -309,7 +309,7 @@ class TeamJoinView(DeclaredQueryParametersMixin, APIView):
         team = parse_id(index, "index")
         if team >= session.num_teams:
             raise NotFound(f"The session has no team {team}.", code="team_not_found")
-        body = request_object(request) if request.data else {}
+        body = request_object(request)  # no body is {}; `null` or a list is refused
         if not permissions.names_self(request.user, body.get("player")):
             permissions.authorize_session_manage(request.user, session)
         values = validated(TeamJoinSerializer, body)
