@@ -330,3 +330,22 @@ def test_createsuperuser_noinput_needs_only_username_and_password(monkeypatch):
     assert root.is_staff
     assert root.check_password("a-long-root-secret-7")
     assert root.uid is not None
+
+
+@pytest.mark.parametrize(
+    ("redis_url", "backend"),
+    [
+        ("", "django.core.cache.backends.db.DatabaseCache"),
+        ("redis://127.0.0.1:6379/0", "django.core.cache.backends.redis.RedisCache"),
+    ],
+    ids=["database", "redis"],
+)
+def test_throttle_counts_go_to_a_cache_every_worker_shares(tmp_path, redis_url, backend):
+    script = "import django; django.setup(); from django.conf import settings; print(settings.CACHES['default'])"
+
+    result = run_django(tmp_path, ["-c", script], REDIS_URL=redis_url)
+
+    assert result.returncode == 0, result.stderr
+    assert backend in result.stdout
+    if redis_url:
+        assert redis_url in result.stdout
