@@ -99,7 +99,8 @@ def refresh_token_spend(jti: str) -> None:
     from rest_framework_simplejwt.exceptions import TokenError
 
     with transaction.atomic():
-        outstanding = OutstandingToken.objects.select_for_update().filter(jti=jti).first()
+        # order_by(): the model orders by user, an outer join PostgreSQL cannot lock.
+        outstanding = OutstandingToken.objects.select_for_update().filter(jti=jti).order_by().first()
         # A token with no row was issued before revocation existed: it cannot be revoked, so
         # it is refused (its player signs in again).
         if outstanding is None or BlacklistedToken.objects.filter(token=outstanding).exists():

@@ -213,3 +213,33 @@ def test_revocation_leaves_other_players_alone(api, host):
     assert services.player_refresh_tokens_revoke(host) == 0
     assert services.player_refresh_tokens_revoke(other) == 1
     assert_refused(refresh(api, token))
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_refreshes_of_one_token_at_once_get_one_new_token(host):
+    """Sent at the same moment on their own connections: the token's row lock lets one
+    through, the other finds it spent."""
+    import threading
+
+    from django.db import connection
+    from rest_framework.test import APIClient
+
+    token = obtain(APIClient())["refresh"]
+    barrier = threading.Barrier(4)
+    statuses: list[int] = []
+
+    def run() -> None:
+        try:
+            barrier.wait(timeout=30)
+            statuses.append(refresh(APIClient(), token).status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert sorted(statuses) == [200, 401, 401, 401]
