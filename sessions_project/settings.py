@@ -1,7 +1,8 @@
 """Settings for the session service, read from the environment.
 
-Every value has a safe development default; production sets DEBUG=0, a real
-SECRET_KEY, ALLOWED_HOSTS and DATABASE_URL. Malformed values fail loudly at start-up.
+Every default is safe: debug mode is off unless DEBUG=1, and without DEBUG=1 the start-up
+stops unless SECRET_KEY is a real secret. Production sets SECRET_KEY, ALLOWED_HOSTS and
+DATABASE_URL. Malformed values fail loudly at start-up.
 """
 
 import ipaddress
@@ -233,7 +234,8 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "sessions_project.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
-    # Only wrong join passwords are throttled (see sessions_app.services); nothing else.
+    # No DRF throttles: wrong join passwords (sessions_app.services), failed sign-ins and
+    # registrations (players_app.throttles) are counted by their own rules.
     "DEFAULT_THROTTLE_CLASSES": [],
 }
 
