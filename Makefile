@@ -23,13 +23,16 @@ install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
 ## run: migrate, make sure the demo accounts and demo data exist, serve on http://127.0.0.1:8000
+## (development mode: DEBUG=1, and a random key of this checkout's own in var/ unless SECRET_KEY is set)
+run: export DEBUG = 1
 run: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py ensure_demo_accounts
 	$(BIN)/python manage.py seed_demo
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
-## serve: the production server (gunicorn + whitenoise); set DEBUG=0, SECRET_KEY, DATABASE_URL
+## serve: the production server (gunicorn + whitenoise); refuses to start without SECRET_KEY
+## (50+ random characters); set DATABASE_URL and ALLOWED_HOSTS too
 serve: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput
@@ -52,6 +55,7 @@ format: install-dev
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+check: export DEBUG = 1
 check: install-dev
 	$(BIN)/python manage.py check
 	$(BIN)/python manage.py makemigrations --check --dry-run

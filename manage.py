@@ -7,6 +7,9 @@ import sys
 
 def main():
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sessions_project.settings")
+    # The settings leave long-running commands (migrate, seed_demo, purge_sessions) without the
+    # web requests' statement timeout; runserver serves requests and keeps it.
+    os.environ["SESSIONS_MANAGEMENT_COMMAND"] = sys.argv[1] if len(sys.argv) > 1 else "help"
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(sys.argv)

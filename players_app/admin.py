@@ -7,17 +7,41 @@ import uuid
 from collections import Counter
 
 from django.contrib import admin, messages
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.admin import UserAdmin
-from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.contrib.auth.forms import AdminPasswordChangeForm, AdminUserCreationForm, UserChangeForm
+from django.core.exceptions import ValidationError
 from django.db.models import Q
 
 from sessions_app import services as session_services
 from sessions_app.admin import AdminActor, CascadesSessionPartsMixin, UidSearchMixin, kickable_q
 from sessions_app.models import LIVE_STATUSES, GameSession
-from sessions_project.errors import DomainError
+from sessions_project.errors import DomainError, TooManyRequests
+from sessions_project.throttling import client_address
 
+from . import services
 from .models import Player
 from .services import default_group
+from .throttles import login_attempt
+
+
+class ThrottledAdminAuthenticationForm(AdminAuthenticationForm):
+    """Admin's sign-in, counted with the API's failed sign-ins (LOGIN_FAILURE_RATE): past the
+    limit the page refuses every attempt, whatever the password, until the window ends."""
+
+    def clean(self):
+        try:
+            with login_attempt(username=self.cleaned_data.get("username"), address=client_address(self.request)) as a:
+                try:
+                    return super().clean()
+                except ValidationError:
+                    a.count()
+                    raise
+        except TooManyRequests as exc:
+            raise ValidationError(exc.detail, code="throttled") from None
+
+
+admin.site.login_form = ThrottledAdminAuthenticationForm
 
 
 class PlayerCreationForm(AdminUserCreationForm):
@@ -31,10 +55,20 @@ class PlayerChangeForm(UserChangeForm):
         model = Player
 
 
+class PlayerPasswordChangeForm(AdminPasswordChangeForm):
+    """Admin's "change password" page, through the service (it revokes refresh tokens)."""
+
+    def save(self, commit=True):
+        password = self.cleaned_data["password1"] if self.cleaned_data.get("set_usable_password", True) else None
+        return services.player_set_password(player=self.user, password=password)
+
+
 @admin.register(Player)
 class PlayerAdmin(CascadesSessionPartsMixin, UidSearchMixin, UserAdmin):
     form = PlayerChangeForm
     add_form = PlayerCreationForm
+    change_password_form = PlayerPasswordChangeForm
+    actions = ["deactivate_players"]
     list_display = ("username", "uid", "email", "is_staff", "is_superuser", "is_active", "date_joined", "last_login")
     list_filter = ("is_staff", "is_superuser", "is_active", "groups", "date_joined")
     search_fields = ("username", "email", "first_name", "last_name")
@@ -58,6 +92,20 @@ class PlayerAdmin(CascadesSessionPartsMixin, UidSearchMixin, UserAdmin):
         ),
         ("Important dates", {"fields": ("last_login", "date_joined")}),
     )
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if change and "is_active" in form.changed_data:
+            # Through the service: a deactivation revokes the player's refresh tokens.
+            services.player_set_active(player=obj, is_active=obj.is_active)
+
+    @admin.action(description="Deactivate selected players (revokes their refresh tokens)")
+    def deactivate_players(self, request, queryset):
+        players = list(queryset.filter(is_active=True))
+        for player in players:
+            services.player_set_active(player=player, is_active=False)
+            self.log_change(request, player, "Deactivated (admin action); refresh tokens revoked.")
+        self.message_user(request, f"Deactivated {len(players)} player(s).", messages.SUCCESS)
 
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)

@@ -1,15 +1,20 @@
 """Settings for the session service, read from the environment.
 
-Every value has a safe development default; production sets DEBUG=0, a real
-SECRET_KEY, ALLOWED_HOSTS and DATABASE_URL. Malformed values fail loudly at start-up.
+Every default is safe: debug mode is off unless DEBUG=1, and without DEBUG=1 the start-up
+stops unless SECRET_KEY is a real secret. Production sets SECRET_KEY, ALLOWED_HOSTS and
+DATABASE_URL. Malformed values fail loudly at start-up.
 """
 
+import ipaddress
 import os
+import secrets
 from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+
+from sessions_project.throttling import parse_rate
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -50,12 +55,48 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
-DEVELOPMENT_SECRET_KEY = "django-insecure-development-only-do-not-use-in-production"
+# --- Secret key and debug mode (safe defaults) ---------------------------------------------
+# Debug is off unless asked for, and a server without DEBUG=1 refuses to start without a real
+# key: a key anyone can read lets anyone sign a superuser's token.
+MIN_SECRET_KEY_LENGTH = 50
+# Keys that were ever written in this repository; never accepted outside debug mode.
+KNOWN_DEVELOPMENT_KEYS = frozenset({"django-insecure-development-only-do-not-use-in-production"})
+# DEBUG=1 without SECRET_KEY: a random key made on first use and kept here (var/ is ignored by git).
+DEVELOPMENT_KEY_FILE = Path(env_str("DEVELOPMENT_KEY_FILE", str(BASE_DIR / "var" / "development-secret-key")))
 
-DEBUG = env_bool("DEBUG", True)
-SECRET_KEY = env_str("SECRET_KEY", DEVELOPMENT_SECRET_KEY)
-if not DEBUG and SECRET_KEY == DEVELOPMENT_SECRET_KEY:
-    raise ImproperlyConfigured("DEBUG=0 requires SECRET_KEY to be set to a real secret")
+
+def development_secret_key(path: Path) -> str:
+    """This checkout's own development key, created on first use and reused after."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(64) + "\n")
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def refuse_weak_secret_key(key: str) -> None:
+    if not key:
+        raise ImproperlyConfigured(
+            "SECRET_KEY is not set. Set SECRET_KEY to a random secret of at least "
+            f"{MIN_SECRET_KEY_LENGTH} characters (python -c 'import secrets; print(secrets.token_urlsafe(64))'), "
+            "or set DEBUG=1 for development."
+        )
+    if key in KNOWN_DEVELOPMENT_KEYS or key.startswith("django-insecure"):
+        raise ImproperlyConfigured("SECRET_KEY is a known development key: set a secret of your own.")
+    if DEVELOPMENT_KEY_FILE.exists() and key == DEVELOPMENT_KEY_FILE.read_text().strip():
+        raise ImproperlyConfigured(f"SECRET_KEY is this checkout's development key ({DEVELOPMENT_KEY_FILE}).")
+    if len(key) < MIN_SECRET_KEY_LENGTH or len(set(key)) < 5:
+        raise ImproperlyConfigured(
+            f"SECRET_KEY is too short or too simple: use at least {MIN_SECRET_KEY_LENGTH} random characters."
+        )
+
+
+DEBUG = env_bool("DEBUG", False)
+SECRET_KEY = env_str("SECRET_KEY", "")
+if DEBUG:
+    SECRET_KEY = SECRET_KEY or development_secret_key(DEVELOPMENT_KEY_FILE)
+else:
+    refuse_weak_secret_key(SECRET_KEY)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
@@ -81,12 +122,18 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "corsheaders",
+    "rest_framework_simplejwt.token_blacklist",
     "players_app",
     "sessions_app",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # auth: CORS answers preflights before anything can ask for a token; API responses get
+    # their cache and sniffing headers.
+    "corsheaders.middleware.CorsMiddleware",
+    "sessions_project.middleware.ApiResponseHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "sessions_project.middleware.RequestBodyLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -142,7 +189,21 @@ else:
 DATABASES = {"default": _database}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Shared by every worker (throttle counters): Redis when REDIS_URL is set, else a table in the
+# database (created by the migration players_app 0002, so `migrate` is enough).
+REDIS_URL = env_str("REDIS_URL", "")
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "cache_entries",
+            # Past MAX_ENTRIES Django culls a third of the rows, live counters included: set
+            # high, so that spraying keys cannot wipe a throttle's counts.
+            "OPTIONS": {"MAX_ENTRIES": 100_000},
+        }
+    }
 
 AUTH_USER_MODEL = "players_app.Player"
 AUTH_PASSWORD_VALIDATORS = [
@@ -174,7 +235,8 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "sessions_project.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
-    # Only wrong join passwords are throttled (see sessions_app.services); nothing else.
+    # No DRF throttles: wrong join passwords (sessions_app.services), failed sign-ins and
+    # registrations (players_app.throttles) are counted by their own rules.
     "DEFAULT_THROTTLE_CLASSES": [],
 }
 
@@ -187,6 +249,9 @@ SIMPLE_JWT = {
     "UPDATE_LAST_LOGIN": False,
     "TOKEN_OBTAIN_SERIALIZER": "players_app.api.serializers.PlayerTokenObtainPairSerializer",
     "TOKEN_REFRESH_SERIALIZER": "players_app.api.serializers.PlayerTokenRefreshSerializer",
+    # Every refresh answers a new refresh token and revokes the one it was given.
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
 }
 
 SPECTACULAR_SETTINGS = {
@@ -236,6 +301,53 @@ DATA_MAX_DEPTH = env_int("DATA_MAX_DEPTH", 32, 1)
 QUOTA_LIVE_SESSIONS_PER_HOST = env_int("QUOTA_LIVE_SESSIONS_PER_HOST", 20)
 QUOTA_PENDING_INVITES_PER_SESSION = env_int("QUOTA_PENDING_INVITES_PER_SESSION", 100)
 JOIN_PASSWORD_SESSION_MAX_FAILURES = env_int("JOIN_PASSWORD_SESSION_MAX_FAILURES", 20, 1)
+
+# --- Auth and the edge: throttles, CORS, database timeouts --------------------------------
+# Failed token requests per username and per client address, registrations per client
+# address: "N/second|minute|hour|day", or 0 for no limit. Admin sign-ins share the login one.
+LOGIN_FAILURE_RATE = env_str("LOGIN_FAILURE_RATE", "10/minute")
+REGISTRATION_RATE = env_str("REGISTRATION_RATE", "30/hour")
+# The client address is the socket's peer unless it is one of these proxies (addresses or
+# networks, comma-separated): then X-Forwarded-For is walked from the right.
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", [])
+try:
+    TRUSTED_PROXY_NETWORKS = [ipaddress.ip_network(item, strict=False) for item in TRUSTED_PROXIES]
+except ValueError as exc:
+    raise ImproperlyConfigured(f"TRUSTED_PROXIES must list addresses or networks: {exc}") from None
+for _name in ("LOGIN_FAILURE_RATE", "REGISTRATION_RATE"):
+    try:
+        parse_rate(globals()[_name])
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{_name}: {exc}") from None
+
+# Browser games on other origins: none allowed unless listed (scheme://host[:port], comma-separated).
+CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS", [])
+CORS_URLS_REGEX = r"^/api/.*$"
+CORS_ALLOW_HEADERS = (
+    "authorization",
+    "content-type",
+    "if-match",
+    "if-none-match",
+    "x-session-password",
+    "x-request-id",
+)
+CORS_EXPOSE_HEADERS = ("ETag", "Link", "Retry-After")
+
+# PostgreSQL: a stalled database answers 503 within seconds instead of holding the worker.
+# Connect timeout in seconds (libpq: at least 2); statement and lock timeouts in milliseconds
+# (0: none). Management commands other than runserver (migrate, seed_demo, purge_sessions, ...)
+# legitimately run long: manage.py marks them, and they get no statement or lock timeout.
+DATABASE_CONNECT_TIMEOUT = env_int("DATABASE_CONNECT_TIMEOUT", 3, 1)
+DATABASE_STATEMENT_TIMEOUT = env_int("DATABASE_STATEMENT_TIMEOUT", 4000)
+DATABASE_LOCK_TIMEOUT = env_int("DATABASE_LOCK_TIMEOUT", 3000)
+RUNNING_MANAGEMENT_COMMAND = env_str("SESSIONS_MANAGEMENT_COMMAND", "") not in ("", "runserver")
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    _options = DATABASES["default"].setdefault("OPTIONS", {})
+    _options["connect_timeout"] = max(DATABASE_CONNECT_TIMEOUT, 2)
+    if not RUNNING_MANAGEMENT_COMMAND:
+        _options["options"] = (
+            f"-c statement_timeout={DATABASE_STATEMENT_TIMEOUT} -c lock_timeout={DATABASE_LOCK_TIMEOUT}"
+        )
 
 LOGGING = {
     "version": 1,

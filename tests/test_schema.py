@@ -214,7 +214,21 @@ def test_token_responses_are_documented(schema):
         return set(schema["components"]["schemas"][ref.rsplit("/", 1)[-1]]["properties"])
 
     assert properties(token) == {"access", "refresh"}
-    assert properties(refresh) == {"access"}
+    # Refresh tokens rotate: a refresh answers a new one.
+    assert properties(refresh) == {"access", "refresh"}
+
+
+def test_logout_and_the_sign_in_throttles_are_documented(schema):
+    logout = operation(schema, "/api/v1/auth/logout", "post")
+    body = logout["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+
+    assert set(schema["components"]["schemas"][body]["properties"]) == {"refresh"}
+    assert {"204", "400", "401"} <= set(logout["responses"])
+    assert "content" not in logout["responses"]["204"]
+    assert logout.get("security") in (None, [])  # needs no access token
+    for path in ("/api/v1/auth/token", "/api/v1/players"):
+        throttled = operation(schema, path, "post")["responses"]["429"]
+        assert "application/problem+json" in throttled["content"]
 
 
 def test_the_problem_schema_matches_the_bodies(schema):

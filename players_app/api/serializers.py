@@ -4,15 +4,31 @@ from __future__ import annotations
 
 from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils.crypto import salted_hmac
 from rest_framework import serializers
-from rest_framework_simplejwt.exceptions import AuthenticationFailed
+from rest_framework_simplejwt.exceptions import AuthenticationFailed, TokenError
 from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, TokenRefreshSerializer
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from players_app.authentication import player_claims
 from players_app.models import Player
+from players_app.services import refresh_token_spend
 from sessions_project.fields import StrictCharField
+
+# Refresh tokens carry a fingerprint of the password hash: a password changed by any means
+# (Django's changepassword command included) makes every earlier refresh token useless.
+PASSWORD_CLAIM = "pwd"
+
+
+def password_fingerprint(player: Player) -> str:
+    return salted_hmac("players_app.refresh-token.password", player.password).hexdigest()[:20]
+
+
+class PlayerRefreshToken(RefreshToken):
+    """A refresh token that keeps its password fingerprint out of the access tokens it mints."""
+
+    no_copy_claims = (*RefreshToken.no_copy_claims, PASSWORD_CLAIM)
 
 
 def _add_claims(token, player: Player):
@@ -24,6 +40,8 @@ def _add_claims(token, player: Player):
 class PlayerTokenObtainPairSerializer(TokenObtainPairSerializer):
     """username + password -> access and refresh tokens carrying the player's claims."""
 
+    token_class = PlayerRefreshToken
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         # simplejwt adds these in __init__ as plain CharFields, which take 12345 as "12345".
@@ -32,21 +50,35 @@ class PlayerTokenObtainPairSerializer(TokenObtainPairSerializer):
 
     @classmethod
     def get_token(cls, user):
-        return _add_claims(super().get_token(user), user)
+        token = _add_claims(super().get_token(user), user)
+        token[PASSWORD_CLAIM] = password_fingerprint(user)
+        return token
 
 
 class PlayerTokenRefreshSerializer(TokenRefreshSerializer):
-    """A new access token whose claims are read afresh (permissions granted since apply)."""
+    """A refresh token in, a new access token (claims read afresh: permissions granted since
+    apply) and a new refresh token out; the refresh token given is spent and never works again."""
 
-    refresh = StrictCharField()
+    refresh = StrictCharField(help_text="A refresh token; it is spent (rotated) by this call.")
+    token_class = PlayerRefreshToken
 
     def validate(self, attrs):
-        refresh = RefreshToken(attrs["refresh"])
+        refresh = PlayerRefreshToken(attrs["refresh"])  # signature, expiry, type, revocation
         user_id = refresh.payload.get(api_settings.USER_ID_CLAIM)
         player = Player.objects.filter(id=user_id, is_active=True).first()
         if player is None:
             raise AuthenticationFailed("The token's player no longer exists or is inactive.", code="user_inactive")
-        return {"access": str(_add_claims(refresh.access_token, player))}
+        if refresh.payload.get(PASSWORD_CLAIM) != password_fingerprint(player):
+            raise TokenError("The player's password changed since this token was issued.")
+        refresh_token_spend(refresh.payload[api_settings.JTI_CLAIM])
+        fresh = PlayerTokenObtainPairSerializer.get_token(player)
+        return {"access": str(fresh.access_token), "refresh": str(fresh)}
+
+
+class LogoutSerializer(serializers.Serializer):
+    """What POST /auth/logout takes."""
+
+    refresh = StrictCharField(help_text="The refresh token to revoke.")
 
 
 class TokenPairSerializer(serializers.Serializer):
@@ -60,6 +92,7 @@ class AccessTokenSerializer(serializers.Serializer):
     """What POST /auth/token/refresh answers."""
 
     access = serializers.CharField(help_text="A new access token, with the player's current scopes.")
+    refresh = serializers.CharField(help_text="A new refresh token; the one sent is spent and refused from now on.")
 
 
 class PlayerRegistrationSerializer(serializers.Serializer):

@@ -5,19 +5,24 @@ from __future__ import annotations
 from django.conf import settings
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
+from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
+from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
+from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from players_app import services
 from players_app.authentication import SCOPES_APP
+from players_app.throttles import login_attempt, registration_attempt
 from sessions_project.errors import Forbidden
 from sessions_project.query import DeclaredQueryParametersMixin
 from sessions_project.schema import ERRORS_401, error_responses
+from sessions_project.throttling import client_address
 
-from .serializers import PlayerRegistrationSerializer, PlayerSerializer
+from .serializers import LogoutSerializer, PlayerRefreshToken, PlayerRegistrationSerializer, PlayerSerializer
 
 
 def scopes_of(user) -> list[str]:
@@ -48,16 +53,17 @@ class PlayerRegisterView(DeclaredQueryParametersMixin, APIView):
         request=PlayerRegistrationSerializer,
         responses={
             201: OpenApiResponse(PlayerSerializer, description="The new player."),
-            **error_responses(400, 403, authenticated=False),
+            **error_responses(400, 403, 429, authenticated=False),
         },
         auth=[],
     )
     def post(self, request: Request) -> Response:
         if not settings.OPEN_REGISTRATION:
             raise Forbidden("Registration is closed on this server.", code="registration_closed")
-        serializer = PlayerRegistrationSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        player = services.player_create(**serializer.validated_data)
+        with registration_attempt(address=client_address(request)):
+            serializer = PlayerRegistrationSerializer(data=request.data)
+            serializer.is_valid(raise_exception=True)
+            player = services.player_create(**serializer.validated_data)
         return Response(player_document(player), status=status.HTTP_201_CREATED)
 
 
@@ -70,7 +76,49 @@ class PlayerMeView(DeclaredQueryParametersMixin, APIView):
 
 
 class PlayerTokenObtainView(DeclaredQueryParametersMixin, TokenObtainPairView):
-    """POST /api/v1/auth/token (simplejwt's view, refusing unknown query parameters)."""
+    """POST /api/v1/auth/token: refused credentials are counted per username and per client
+    address (LOGIN_FAILURE_RATE); past the limit every attempt is 429, the right password too.
+    The password is checked exactly as before, so timing says nothing new about usernames."""
+
+    def post(self, request: Request, *args, **kwargs) -> Response:
+        data = request.data
+        username = data.get("username") if isinstance(data, dict) else None
+        with login_attempt(username=username, address=client_address(request)) as attempt:
+            try:
+                return super().post(request, *args, **kwargs)
+            except AuthenticationFailed:
+                attempt.count()
+                raise
+
+
+class LogoutView(DeclaredQueryParametersMixin, APIView):
+    """POST /api/v1/auth/logout: revoke a refresh token (the token itself is the credential)."""
+
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+
+    @extend_schema(
+        operation_id="auth_logout",
+        request=LogoutSerializer,
+        responses={
+            204: OpenApiResponse(description="The refresh token is revoked: it refreshes nothing from now on."),
+            **error_responses(400, 401),
+        },
+        auth=[],
+        description=(
+            "Revoke the refresh token given. A token that is malformed, expired or already revoked is 401. "
+            "Access tokens already issued stay valid until they expire (JWT_ACCESS_SECONDS)."
+        ),
+    )
+    def post(self, request: Request) -> Response:
+        serializer = LogoutSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            token = PlayerRefreshToken(serializer.validated_data["refresh"])
+            services.refresh_token_spend(token.payload[api_settings.JTI_CLAIM])
+        except TokenError as exc:
+            raise InvalidToken(exc.args[0]) from exc
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class PlayerTokenRefreshView(DeclaredQueryParametersMixin, TokenRefreshView):
