@@ -315,3 +315,31 @@ def test_truncate_permission_in_a_token(api, truncator, make_session, host):
     assert response.status_code == 200
     assert GameSession.objects.count() == 0
     assert PERM_TRUNCATE in api.get("/api/v1/players/me").json()["scopes"]
+
+
+# --- 401 on the invite, reservation, team, kick and player-view routes ------------------------
+
+
+INVITE_RESERVATION_TEAM_AND_PLAYER_ROUTES = [
+    ("post", f"/api/v1/sessions/{SOME_UID}/invites"),
+    ("get", f"/api/v1/sessions/{SOME_UID}/invites"),
+    ("post", f"/api/v1/sessions/{SOME_UID}/reservations"),
+    ("get", f"/api/v1/sessions/{SOME_UID}/reservations"),
+    ("delete", f"/api/v1/sessions/{SOME_UID}/reservations/1"),
+    ("post", f"/api/v1/sessions/{SOME_UID}/teams/0/join"),
+    ("post", f"/api/v1/sessions/{SOME_UID}/kick"),
+    ("post", "/api/v1/invites/1/accept"),
+    ("post", "/api/v1/invites/1/decline"),
+    ("delete", "/api/v1/invites/1"),
+    ("get", "/api/v1/players/me/invites"),
+    ("get", f"/api/v1/players/{SOME_UID}/sessions"),
+    ("get", "/api/v1/players/not-a-uuid/sessions"),
+]
+
+
+@pytest.mark.parametrize(("method", "path"), INVITE_RESERVATION_TEAM_AND_PLAYER_ROUTES)
+def test_invite_reservation_team_kick_and_player_view_routes_answer_401_without_credentials(api, method, path):
+    response = getattr(api, method)(path, {}, format="json")
+
+    assert response.status_code == 401
+    assert response["Content-Type"] == "application/problem+json"

@@ -1,4 +1,4 @@
-"""The developers' management commands (issue 5): output, database state and exit codes.
+"""The developers' management commands: output, database state and exit codes.
 
 `call_command` raises CommandError where the shell would exit non-zero (argparse usage
 errors included)."""
@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import copy
 import json
+import subprocess
 import threading
 from datetime import UTC, datetime, timedelta
 from io import StringIO
 
 import pytest
-from django.core.management import call_command
+from django.conf import settings
+from django.core.management import ManagementUtility, call_command
 from django.core.management.base import CommandError
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from rest_framework_simplejwt.tokens import AccessToken
 
 from players_app.models import Player
@@ -555,3 +558,110 @@ def test_every_command_has_help():
         with pytest.raises(SystemExit) as exit_:
             run(name, "--help")
         assert exit_.value.code == 0
+
+
+# --- exit codes as the shell sees them --------------------------------------------------------
+
+
+@pytest.fixture
+def manage(monkeypatch, capsys):
+    """manage(*argv) -> (exit status, stdout, stderr), through manage.py's own entry point
+    (`ManagementUtility`, which exits 1 on a CommandError and 2 on a usage error)."""
+    # run_from_argv closes every connection when it ends (the process is about to exit); the
+    # test's transaction must survive it.
+    monkeypatch.setattr("django.core.management.base.connections.close_all", lambda: None)
+
+    def manage(*argv: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        try:
+            ManagementUtility(["manage.py", *argv]).execute()
+            status = 0
+        except SystemExit as exc:
+            status = exc.code if isinstance(exc.code, int) else 1
+        out, err = capsys.readouterr()
+        return status, out, err
+
+    return manage
+
+
+@pytest.mark.parametrize(
+    ("argv", "status", "stderr"),
+    [
+        (["close_due_sessions", "--batch-size", "0"], 2, "--batch-size: '0' must be at least 1"),
+        (["purge_sessions"], 2, "the following arguments are required: --closed-before"),
+        (["purge_sessions", "--closed-before", "soon"], 2, "is not a date"),
+        (["seed_demo", "--players", "0"], 2, "--players"),
+        (["issue_token", "nobody"], 1, "CommandError: No player"),
+        (["create_player", "host", "--no-password"], 1, "CommandError:"),
+        (["create_player", "newbie", "--no-password", "--permission", "session:everything"], 1, "CommandError:"),
+    ],
+)
+def test_a_failing_command_says_why_and_exits_non_zero(manage, host, argv, status, stderr):
+    code, out, err = manage(*argv)
+
+    assert code == status
+    assert stderr in err
+    assert "Traceback" not in err
+    assert Player.objects.count() == 1  # nothing was created
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["close_due_sessions"],
+        ["purge_sessions", "--closed-before", "2020-01-01", "--dry-run"],
+        ["session_stats", "--json"],
+        ["issue_token", "host"],
+        ["create_player", "newbie", "--no-password"],
+        ["seed_demo", "--players", "2", "--sessions", "3"],
+    ],
+)
+def test_a_command_that_succeeds_exits_0(manage, host, clock, argv):
+    code, out, err = manage(*argv)
+
+    assert code == 0, err
+    assert out.strip()
+
+
+# --- seed_demo as `make run` calls it; bulk writes --------------------------------------------
+
+
+def test_make_run_migrates_seeds_demo_data_then_serves():
+    dry = subprocess.run(
+        ["make", "-n", "run"], cwd=settings.BASE_DIR, capture_output=True, text=True, check=True, timeout=60
+    )
+    commands = [line for line in dry.stdout.splitlines() if "manage.py" in line]
+
+    assert [line.split("manage.py")[1].split()[0] for line in commands] == [
+        "migrate",
+        "ensure_demo_accounts",
+        "seed_demo",
+        "runserver",
+    ]
+
+
+def test_seed_demo_as_make_run_calls_it_fills_an_empty_database_once(clock):
+    out = StringIO()
+    call_command("seed_demo", stdout=out)  # no options: what `make run` runs
+
+    assert "created 40 players" in out.getvalue()
+    assert Player.objects.filter(username__startswith=demo.PLAYER_PREFIX).count() == 40
+    assert GameSession.objects.count() == 300
+    assert set(GameSession.objects.values_list("status", flat=True)) == {"open", "in_progress", "closing", "closed"}
+
+    call_command("seed_demo", stdout=StringIO())  # the next start adds nothing
+    assert GameSession.objects.count() == 300
+
+
+def test_seed_demo_writes_in_bulk_its_queries_do_not_grow_with_the_sessions(clock):
+    """100,000 sessions in under a minute needs bulk inserts: 2,000 more sessions (and their
+    teams, members, invites, reservations and scores) cost a few dozen queries, not thousands."""
+    with CaptureQueriesContext(connection) as small:
+        demo.seed_demo(players=5, sessions=100)
+    with CaptureQueriesContext(connection) as large:
+        demo.seed_demo(players=5, sessions=2100)
+
+    assert GameSession.objects.count() == 2100
+    assert Membership.objects.count() > 2000
+    assert len(large) < 100, len(large)
+    assert len(large) < 3 * len(small)

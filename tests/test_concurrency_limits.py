@@ -1,11 +1,15 @@
-"""Quotas and the session-wide join-password throttle under real concurrency on PostgreSQL:
-requests racing for the last places of a limit, each on its own connection, never get past it."""
+"""Quotas and the join-password throttles (per player and session-wide) under real concurrency
+on PostgreSQL: requests racing for the last places of a limit, each on its own connection, never
+get past it."""
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 
 import pytest
+from django.db import connection
+from rest_framework.test import APIClient
 
 from sessions_app import services
 from sessions_app.models import GameSession, Invite, InviteState, JoinPasswordFailure, Membership
@@ -69,3 +73,47 @@ def test_guesses_from_many_players_at_once_get_exactly_the_session_limit_answere
     assert Counter(statuses) == {403: 6, 429: 9}
     assert JoinPasswordFailure.objects.filter(session=session).count() == 6
     assert list(Membership.objects.filter(session=session).values_list("player", flat=True)) == [host.pk]
+
+
+# --- one player's burst of guesses is throttled like a sequence -------------------------------
+
+
+def url(session) -> str:
+    return f"/api/v1/sessions/{session.uid}"
+
+
+def failures(session, player) -> int:
+    return JoinPasswordFailure.objects.filter(session=session, player=player).count()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_burst_of_concurrent_guesses_gets_no_more_than_five_answers(host):
+    """Twelve wrong passwords sent at once by one player on its own connections: five are
+    answered 403 and recorded, the rest are throttled, as if they had come one by one."""
+    session = services.session_create(actor=host, values={"password": "open sesame"})
+    guesser = PlayerFactory()
+    barrier = threading.Barrier(12)
+    statuses: list[int] = [0] * 12
+
+    def guess(index: int) -> None:
+        client = APIClient()
+        client.force_authenticate(guesser)
+        try:
+            barrier.wait(timeout=30)
+            statuses[index] = client.post(
+                f"{url(session)}/join", {"password": f"guess-{index}"}, format="json"
+            ).status_code
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=guess, args=(i,)) for i in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert not any(t.is_alive() for t in threads), "a join hung"
+    assert Counter(statuses) == {403: 5, 429: 7}
+    assert failures(session, guesser) == 5
+    assert not Membership.objects.filter(player=guesser).exists()

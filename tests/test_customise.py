@@ -8,7 +8,7 @@ from django.test import Client
 
 from players_app.models import Player
 from players_app.services import default_group
-from sessions_app.models import GameSession
+from sessions_app.models import PERM_CUSTOMISE, GameSession
 
 from .conftest import grant
 from .factories import PlayerFactory
@@ -210,3 +210,28 @@ def test_search_and_highlight_respect_visibility(api, make_session, host, outsid
 
     assert found == []
     assert GameSession.objects.filter(highlight=True).count() == 1
+
+
+# --- customise_session through a real token (the production path) -----------------------------
+
+
+def token_for(api, username: str) -> str:
+    response = api.post("/api/v1/auth/token", {"username": username, "password": "pass-word-123"}, format="json")
+    assert response.status_code == 200, response.json()
+    return response.json()["access"]
+
+
+def test_a_token_issued_after_customise_session_is_taken_from_players_is_refused(api, make_session, host):
+    session = make_session(host)
+    url = f"/api/v1/sessions/{session.uid}"
+    api.credentials(HTTP_AUTHORIZATION=f"jwt {token_for(api, 'host')}")
+    assert api.patch(url, {"name": "Friday league"}, format="json").status_code == 200
+
+    default_group().permissions.remove(*default_group().permissions.filter(codename=PERM_CUSTOMISE))
+    api.credentials(HTTP_AUTHORIZATION=f"jwt {token_for(api, 'host')}")
+    refused = api.patch(url, {"name": "Saturday league"}, format="json")
+    allowed = api.patch(url, {"data": {"map": "dust"}}, format="json")  # not customisation
+
+    assert (refused.status_code, refused.json()["code"]) == (403, "customise_forbidden")
+    assert allowed.status_code == 200
+    assert GameSession.objects.get(pk=session.pk).name == "Friday league"

@@ -10,6 +10,8 @@ from rest_framework.test import APIClient
 
 from sessions_app.models import GameSession
 
+from .conftest import version_of
+
 pytestmark = pytest.mark.django_db
 
 PROBLEM = "application/problem+json"
@@ -282,3 +284,57 @@ def test_a_token_outliving_its_player_never_gets_a_500(api, host, make_session):
     assert_problem(joined, 409, "integrity_conflict")
     assert_problem(created, 409, "integrity_conflict")
     assert list(GameSession.objects.values_list("users_doc", flat=True)) == [[str(host.uid)]]
+
+
+# --- a hidden session answers as a missing one; 401 before 404 --------------------------------
+
+
+def url(session) -> str:
+    return f"/api/v1/sessions/{session.uid}"
+
+
+@pytest.mark.parametrize(
+    ("method", "suffix", "body"),
+    [
+        ("get", "", None),
+        ("put", "", {"version": 0, "data": {}}),
+        ("patch", "", {"data": {}}),
+        ("delete", "", None),
+        ("get", "/join", None),
+        ("post", "/join", {"password": "x"}),
+        ("post", "/leave", None),
+        ("post", "/kick", {"player": str(uuid.uuid4())}),
+        ("post", "/invites", {"player": str(uuid.uuid4())}),
+        ("post", "/reservations", {"player": str(uuid.uuid4())}),
+        ("post", "/teams/0/join", None),
+    ],
+)
+def test_a_hidden_session_answers_exactly_as_a_missing_one(api, host, outsider, make_session, method, suffix, body):
+    hidden = make_session(host, visibility="private", num_teams=1)
+    missing = uuid.uuid4()
+    api.as_(outsider)
+
+    seen = getattr(api, method)(f"/api/v1/sessions/{hidden.uid}{suffix}", body, format="json")
+    absent = getattr(api, method)(f"/api/v1/sessions/{missing}{suffix}", body, format="json")
+
+    assert seen.status_code == absent.status_code == 404
+    assert seen.json() == absent.json()
+    assert seen["Content-Type"] == absent["Content-Type"] == "application/problem+json"
+    assert version_of(hidden) == 0
+
+
+def test_a_hidden_session_is_404_before_a_malformed_body(api, host, outsider, make_session):
+    hidden = make_session(host, visibility="private")
+
+    responses = [
+        api.as_(outsider).post(f"{url(hidden)}/join", ["not", "an", "object"], format="json"),
+        api.patch(url(hidden), {"numTeams": -1}, format="json"),
+        api.delete(f"{url(hidden)}?closeAfter=soon"),
+    ]
+
+    assert [r.status_code for r in responses] == [404, 404, 404]
+
+
+def test_without_credentials_a_missing_session_is_401_not_404(api):
+    assert api.get(f"/api/v1/sessions/{uuid.uuid4()}").status_code == 401
+    assert api.post(f"/api/v1/sessions/{uuid.uuid4()}/join", {"team": "x"}, format="json").status_code == 401

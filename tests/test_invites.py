@@ -1,5 +1,5 @@
 """Invites end to end: sending, accepting, declining, revoking, expiry, `invited` on create and
-update, a player's own list, and every refusal the issue names."""
+update, a player's own list, and every refusal."""
 
 from __future__ import annotations
 
@@ -406,3 +406,148 @@ def test_the_host_lists_the_sessions_invites(api, host, member, outsider, make_s
     assert len(response.json()) == 5
     refused = api.as_(outsider).get(f"/api/v1/sessions/{session.uid}/invites")
     assert (refused.status_code, refused.json()["code"]) == (403, "not_host")
+
+
+# --- `invited` by PUT and PATCH: the whole list, and its refusals in order --------------------
+
+
+STALE = '"stale-etag"'
+
+
+NOBODY = "00000000-0000-4000-8000-000000000000"
+
+
+def url(session) -> str:
+    return f"/api/v1/sessions/{session.uid}"
+
+
+def listed(api, player) -> list[str]:
+    response = api.as_(player).get("/api/v1/sessions")
+    assert response.status_code == 200
+    return [s["uid"] for s in response.json()]
+
+
+def test_invited_by_put_sets_the_whole_list(api, host, member, outsider, make_session):
+    session = make_session(host, invited=[member.uid])
+
+    response = api.as_(host).put(url(session), {"version": 0, "invited": [str(outsider.uid)]}, format="json")
+
+    assert response.status_code == 200, response.json()
+    assert response.json()["invited"] == [str(outsider.uid)]
+    assert response.json()["version"] == 1
+    assert dict(Invite.objects.values_list("player", "state")) == {
+        member.pk: InviteState.REVOKED,
+        outsider.pk: InviteState.PENDING,
+    }
+
+
+def test_an_empty_invited_list_revokes_every_pending_invite(api, host, member, outsider, make_session):
+    session = make_session(host, invited=[member.uid, outsider.uid])
+
+    response = api.as_(host).patch(url(session), {"invited": []}, format="json")
+
+    assert response.status_code == 200
+    assert response.json()["invited"] == []
+    assert response.json()["version"] == 1
+    assert set(Invite.objects.values_list("state", flat=True)) == {InviteState.REVOKED}
+
+
+def test_invited_naming_a_member_is_409_and_changes_nothing(api, host, member, outsider, make_session):
+    session = make_session(host)
+    services.session_join(session_id=session.pk, actor=member)
+
+    response = api.as_(host).patch(url(session), {"invited": [str(outsider.uid), str(member.uid)]}, format="json")
+
+    assert (response.status_code, response.json()["code"]) == (409, "already_member")
+    assert not Invite.objects.exists()
+    assert version_of(session) == 1
+
+
+def test_invited_by_a_member_who_is_not_the_host_is_403(api, host, member, outsider, make_session):
+    session = make_session(host)
+    services.session_join(session_id=session.pk, actor=member)
+
+    response = api.as_(member).patch(url(session), {"invited": [str(outsider.uid)]}, format="json")
+
+    assert (response.status_code, response.json()["code"]) == (403, "not_host")
+    assert not Invite.objects.exists()
+
+
+@pytest.mark.parametrize("precondition", ["if_match", "version"])
+def test_invited_naming_an_unknown_player_is_400_before_412_and_409(api, host, member, make_session, precondition):
+    session = make_session(host)
+    services.session_join(session_id=session.pk, actor=member)  # version 1: version 0 is stale
+    body = {"invited": [str(member.uid), NOBODY]}
+    headers = {}
+    if precondition == "if_match":
+        headers["HTTP_IF_MATCH"] = STALE
+    else:
+        body["version"] = 0
+
+    response = api.as_(host).patch(url(session), body, format="json", **headers)
+
+    assert response.status_code == 400, response.json()
+    assert response.json()["errors"][0]["field"] == "invited[1]"
+    assert not Invite.objects.exists()
+
+
+def test_on_create_an_unknown_invited_player_is_400_before_a_full_session_409(api, game_server):
+    players = PlayerFactory.create_batch(3)
+
+    response = api.as_(game_server).post(
+        "/api/v1/sessions",
+        {"users": [str(p.uid) for p in players], "numTeams": 1, "teamSize": 2, "invited": [NOBODY]},
+        format="json",
+    )
+
+    assert response.status_code == 400, response.json()
+    assert response.json()["errors"][0]["field"] == "invited[0]"
+    assert not GameSession.objects.exists()
+
+
+# --- an invite's expiry, decline or revocation takes away what it gave ------------------------
+
+
+def test_an_expired_invite_no_longer_shows_a_private_session(api, host, member, make_session, clock):
+    # Given a private session the member is invited to for a minute
+    session = make_session(host, visibility="private")
+    services.invite_create(
+        session_id=session.pk, actor=host, player_uid=member.uid, expires_at=clock.now + timedelta(seconds=60)
+    )
+    assert str(session.uid) in listed(api, member)
+    assert api.get("/api/v1/sessions/count?visibility=private").json() == {"count": 1}
+    assert api.get(url(session)).status_code == 200
+
+    # When the minute passes (no job runs)
+    clock.advance(seconds=61)
+
+    # Then the session is hidden again everywhere, and joining it is 404
+    assert str(session.uid) not in listed(api, member)
+    assert api.get("/api/v1/sessions/count?visibility=private").json() == {"count": 0}
+    assert api.get(url(session)).status_code == 404
+    assert api.post(f"{url(session)}/join").status_code == 404
+    assert Invite.objects.get().state == InviteState.PENDING  # nothing recorded it: time alone
+
+
+def test_an_invite_declined_or_revoked_no_longer_shows_a_private_session(api, host, member, outsider, make_session):
+    session = make_session(host, visibility="private", invited=[member.uid, outsider.uid])
+    declined, revoked = Invite.objects.order_by("id")
+
+    api.as_(member).post(f"/api/v1/invites/{declined.pk}/decline")
+    api.as_(host).delete(f"/api/v1/invites/{revoked.pk}")
+
+    assert api.as_(member).get(url(session)).status_code == 404
+    assert api.as_(outsider).get(url(session)).status_code == 404
+    assert str(session.uid) not in listed(api, outsider)
+
+
+def test_accepting_when_the_last_place_is_reserved_for_another_is_409(api, host, member, outsider, make_session):
+    session = make_session(host, num_teams=1, team_size=2)
+    invite = services.invite_create(session_id=session.pk, actor=host, player_uid=member.uid)
+    services.reservation_create(session_id=session.pk, actor=host, player_uid=outsider.uid)
+
+    response = api.as_(member).post(f"/api/v1/invites/{invite.pk}/accept")
+
+    assert (response.status_code, response.json()["code"]) == (409, "session_full")
+    assert Invite.objects.get().state == InviteState.PENDING
+    assert not Membership.objects.filter(player=member).exists()

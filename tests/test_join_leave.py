@@ -514,3 +514,92 @@ def test_every_join_and_leave_moves_the_version_by_exactly_one(api, host, make_s
         versions.append(api.as_(player).post(leave_url(session)).json()["version"])
 
     assert versions == [1, 2, 3, 4, 5, 6]
+
+
+# --- the password before capacity; which joins the throttle counts and refuses ----------------
+
+
+def url(session) -> str:
+    return f"/api/v1/sessions/{session.uid}"
+
+
+def failures(session, player) -> int:
+    return JoinPasswordFailure.objects.filter(session=session, player=player).count()
+
+
+@pytest.fixture
+def locked_full(host, make_session):
+    """A password session of one place, which the host holds."""
+    return make_session(host, password="open sesame", num_teams=1, team_size=1)
+
+
+def test_a_wrong_password_on_a_full_session_is_403_not_409(api, member, locked_full):
+    response = api.as_(member).post(f"{url(locked_full)}/join", {"password": "guess"}, format="json")
+
+    assert (response.status_code, response.json()["code"]) == (403, "wrong_password")
+    assert failures(locked_full, member) == 1
+
+
+def test_the_right_password_on_a_full_session_is_409(api, member, locked_full):
+    response = api.as_(member).post(f"{url(locked_full)}/join", {"password": "open sesame"}, format="json")
+
+    assert (response.status_code, response.json()["code"]) == (409, "session_full")
+    assert failures(locked_full, member) == 0
+
+
+def test_while_throttled_a_full_session_answers_429_whatever_the_password(api, member, locked_full, clock):
+    # 429 comes last in the order, but a throttled join must not learn whether its password
+    # was right: a right one on a full session would otherwise answer 409 and a wrong one 429.
+    api.as_(member)
+    for _ in range(5):
+        assert api.post(f"{url(locked_full)}/join", {"password": "guess"}, format="json").status_code == 403
+
+    right = api.post(f"{url(locked_full)}/join", {"password": "open sesame"}, format="json")
+    wrong = api.post(f"{url(locked_full)}/join", {"password": "guess"}, format="json")
+
+    assert (right.status_code, wrong.status_code) == (429, 429)
+    assert right.json()["code"] == wrong.json()["code"] == "join_throttled"
+    assert right["Retry-After"] == wrong["Retry-After"]
+    assert right.json()["detail"] == wrong.json()["detail"]
+
+
+def test_a_join_that_needs_no_password_records_no_failure(api, host, member, make_session):
+    open_session = make_session(host)
+    locked = make_session(host, password="open sesame")
+    services.session_join(session_id=locked.pk, actor=member, password="open sesame")
+
+    # A member re-joining with a wrong password, and anyone joining a session without one.
+    rejoin = api.as_(member).post(f"{url(locked)}/join", {"password": "guess"}, format="json")
+    joined = api.post(f"{url(open_session)}/join", {"password": "guess"}, format="json")
+
+    assert (rejoin.status_code, joined.status_code) == (200, 200)
+    assert not JoinPasswordFailure.objects.exists()
+    assert Membership.objects.filter(player=member).count() == 2
+
+
+@pytest.mark.parametrize("way", ["invite_accept", "join_with_invite", "join_with_reservation"])
+def test_a_throttled_player_still_joins_by_a_way_that_needs_no_password(api, host, member, make_session, clock, way):
+    # Given member throttled on a password session by five wrong guesses
+    session = make_session(host, password="s3cret")
+    api.as_(member)
+    for _ in range(5):
+        assert api.post(f"{url(session)}/join", {"password": "guess"}, format="json").status_code == 403
+    assert api.post(f"{url(session)}/join", {"password": "s3cret"}, format="json").status_code == 429
+
+    # When the host lets member in without the password
+    if way == "join_with_reservation":
+        services.reservation_create(session_id=session.pk, actor=host, player_uid=member.uid)
+        response = api.as_(member).post(f"{url(session)}/join")
+    else:
+        invite = services.invite_create(session_id=session.pk, actor=host, player_uid=member.uid)
+        if way == "invite_accept":
+            response = api.as_(member).post(f"/api/v1/invites/{invite.pk}/accept")
+        else:
+            response = api.as_(member).post(f"{url(session)}/join")
+
+    # Then it joins, the throttle notwithstanding, and its later repeated joins are not throttled
+    assert response.status_code == 200, response.json()
+    assert Membership.objects.filter(session=session, player=member).exists()
+    again = api.as_(member).get(f"{url(session)}/join")
+    assert again.status_code == 200
+    assert JoinPasswordFailure.objects.filter(player=member).count() == 5

@@ -1,4 +1,4 @@
-"""Session lifecycle (issue 5): the transition table, closing with a grace period, time-driven
+"""Session lifecycle: the transition table, closing with a grace period, time-driven
 closes that read as closed everywhere before any sweeper ran, idle expiry and heartbeats.
 
 Time is the `clock` fixture: `timezone.now()` is frozen and moved by hand, never slept.
@@ -6,17 +6,20 @@ Time is the `clock` fixture: `timezone.now()` is frozen and moved by hand, never
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 from urllib.parse import quote
 
 import pytest
+from django.conf import settings
+from django.db import connection, transaction
 
 from sessions_app import services
-from sessions_app.models import GameSession, Membership, Score, SessionStatus, Team
+from sessions_app.models import GameSession, Invite, InviteState, Membership, Reservation, Score, SessionStatus, Team
 from sessions_project.times import iso
 
 from .conftest import row
-from .factories import ScoreFactory
+from .factories import PlayerFactory, ScoreFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -736,3 +739,161 @@ def test_a_closed_session_keeps_its_history(api, host, member, make_session, clo
     assert Score.objects.filter(session=session, player=member).count() == 1
     join = api.as_(member).post(url(session, "/join"))
     assert join.status_code == 409
+
+
+# --- past its deadline a session reads closed on every route; closing refuses every join ------
+
+
+def _close_in_30s(host, session) -> None:
+    services.session_close(session_id=session.pk, actor=host, close_after=30)
+
+
+def _let_it_idle(host, session) -> None:
+    """Nothing to do: its idle deadline (idleTimeout 30) runs from the last write."""
+
+
+@pytest.mark.parametrize("start_deadline", [_close_in_30s, _let_it_idle], ids=["closesAt", "idle"])
+def test_past_its_deadline_a_session_reads_closed_on_every_other_route(
+    api, host, member, outsider, make_session, clock, start_deadline
+):
+    """Beyond GET, lists, filters, counts and joins (see
+    test_after_closes_at_the_session_reads_as_closed_everywhere): the scores document, the member
+    filter, invites, reservations, team moves and kicks. None of them writes: the row still says
+    what it said, and `version` has not moved."""
+    session = make_session(host, num_teams=2, idle_timeout=0 if start_deadline is _close_in_30s else 30)
+    services.session_join(session_id=session.pk, actor=member)
+    invite = services.invite_create(session_id=session.pk, actor=host, player_uid=outsider.uid)
+    start_deadline(host, session)
+    session = row(session)
+    deadline = session.due_at()
+    clock.now = deadline  # exactly the deadline: due
+
+    scores = api.as_(host).get(url(session, "/scores")).json()["session"]
+    by_member = api.get("/api/v1/sessions", {"user": str(member.uid)}).json()
+    accept = api.as_(outsider).post(f"/api/v1/invites/{invite.pk}/accept")
+    invited = api.as_(host).post(url(session, "/invites"), {"player": str(PlayerFactory().uid)}, format="json")
+    reserved = api.post(url(session, "/reservations"), {"player": str(PlayerFactory().uid)}, format="json")
+    kicked = api.post(url(session, "/kick"), {"player": str(member.uid)}, format="json")
+    moved = api.as_(member).post(url(session, "/teams/1/join"), format="json")
+
+    assert (scores["status"], scores["closedAt"], scores["version"]) == ("closed", iso(deadline), session.version)
+    assert [(s["uid"], s["status"]) for s in by_member] == [(str(session.uid), "closed")]
+    assert (accept.status_code, accept.json()["sessionStatus"]) == (409, "closed")
+    assert (invited.status_code, invited.json()["code"]) == (409, "session_closed")
+    assert (reserved.status_code, reserved.json()["sessionStatus"]) == (409, "closed")
+    assert (moved.status_code, moved.json()["code"]) == (409, "session_closed")
+    assert (kicked.status_code, kicked.json()["code"]) == (409, "session_closed")
+    after = row(session)
+    assert (after.status, after.version, after.closed_at) == (session.status, session.version, None)
+    assert Invite.objects.get(pk=invite.pk).state == InviteState.PENDING
+    assert Membership.objects.filter(session=session).count() == 2
+    assert not Reservation.objects.exists()
+
+
+def test_on_a_closing_session_every_way_of_joining_is_409(api, host, member, outsider, make_session):
+    """Invite accepted, a reserved place used, a GET join: "every join gets 409"."""
+    session = make_session(host)
+    invite = services.invite_create(session_id=session.pk, actor=host, player_uid=outsider.uid)
+    services.reservation_create(session_id=session.pk, actor=host, player_uid=member.uid)
+    services.session_close(session_id=session.pk, actor=host, close_after=600)
+    version = row(session).version
+
+    accept = api.as_(outsider).post(f"/api/v1/invites/{invite.pk}/accept")
+    with_place = api.as_(member).post(url(session, "/join"), format="json")
+    by_get = api.as_(member).get(url(session, "/join"))
+
+    for response in (accept, with_place, by_get):
+        assert (response.status_code, response.json()["code"], response.json()["sessionStatus"]) == (
+            409,
+            "not_joinable",
+            "closing",
+        )
+    assert list(Membership.objects.filter(session=session).values_list("player_id", flat=True)) == [host.pk]
+    assert row(session).version == version
+
+
+# --- what keeps a session alive, and the project's idle timeout -------------------------------
+
+
+def test_what_does_not_move_version_does_not_keep_a_session_alive(api, host, member, make_session, clock):
+    session = make_session(host, name="Same name", idle_timeout=60)
+    services.session_join(session_id=session.pk, actor=member)
+    version = row(session).version
+    clock.advance(seconds=50)
+
+    same_name = api.as_(host).patch(url(session), {"name": "Same name"}, format="json")
+    repeated_join = api.as_(member).post(url(session, "/join"), format="json")
+    clock.advance(seconds=10)  # 60 s after the last write
+
+    assert (same_name.json()["version"], repeated_join.json()["version"]) == (version, version)
+    body = api.get(url(session)).json()
+    assert (body["status"], body["closedAt"], body["version"]) == ("closed", iso(clock.now), version)
+
+
+def test_the_project_idle_timeout_is_one_hour(api, host, clock):
+    assert settings.SESSION_IDLE_TIMEOUT == 3600
+
+    created = api.as_(host).post("/api/v1/sessions", {}, format="json").json()
+    clock.advance(seconds=3599)
+    just_before = api.get(f"/api/v1/sessions/{created['uid']}").json()["status"]
+    clock.advance(seconds=1)
+
+    assert created["idleTimeout"] == 3600
+    assert just_before == "open"
+    assert api.get(f"/api/v1/sessions/{created['uid']}").json()["status"] == "closed"
+
+
+# --- the sweeper and row locks (PostgreSQL) ---------------------------------------------------
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_sweeper_skips_a_session_a_service_holds_and_a_later_run_closes_it(make_session, clock):
+    """SKIP LOCKED: a sweeper never waits behind a write in progress (nor closes under it); the
+    next run (cron, a minute later) closes what it skipped. Each session is closed exactly once."""
+    host = PlayerFactory(username="sweep-host")
+    held, free = (make_session(host, idle_timeout=60) for _ in range(2))
+    clock.advance(seconds=61)
+    locked, release = threading.Event(), threading.Event()
+    swept: list[list[GameSession]] = []
+    errors: list[BaseException] = []
+
+    def hold() -> None:  # a service holding the session's row lock
+        try:
+            with transaction.atomic():
+                GameSession.objects.select_for_update().get(pk=held.pk)
+                locked.set()
+                release.wait(30)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    def sweep() -> None:
+        try:
+            swept.append(services.close_due_sessions())
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert locked.wait(10)
+        sweeper = threading.Thread(target=sweep)
+        sweeper.start()
+        sweeper.join(10)
+        blocked = sweeper.is_alive()
+    finally:
+        release.set()
+        holder.join()
+    sweeper.join()
+
+    assert errors == []
+    assert not blocked, "the sweeper waited for a row another transaction holds"
+    assert [s.pk for s in swept[0]] == [free.pk]
+    assert row(held).status == "open"  # skipped, and still reads as closed (it is due)
+    assert [s.pk for s in services.close_due_sessions()] == [held.pk]
+    assert services.close_due_sessions() == []
+    assert {row(s).version for s in (held, free)} == {0}

@@ -312,3 +312,34 @@ def test_with_redis_the_counts_live_in_redis(api, host, settings):
     finally:
         for key in server.keys(f"{prefix}:*"):
             server.delete(key)
+
+
+# --- reads are never throttled; sign-ins and registrations only past their limits -------------
+
+
+def url(session) -> str:
+    return f"/api/v1/sessions/{session.uid}"
+
+
+def test_reads_are_never_throttled_and_sign_ins_and_registrations_only_past_their_limits(api, host, make_session):
+    session = make_session(host)
+
+    reads = [api.as_(host).get(url(session)).status_code for _ in range(40)]
+    lists = [api.get("/api/v1/sessions").status_code for _ in range(40)]
+    api.force_authenticate(user=None)
+    wrong_tokens = [
+        api.post("/api/v1/auth/token", {"username": "host", "password": "nope"}, format="json").status_code
+        for _ in range(9)  # LOGIN_FAILURE_RATE allows 10 a minute (see the tests above)
+    ]
+    token = api.post("/api/v1/auth/token", {"username": "host", "password": "pass-word-123"}, format="json")
+    registrations = [
+        api.post(
+            "/api/v1/players", {"username": f"newcomer{i}", "password": "a-long-pass-phrase-9"}, format="json"
+        ).status_code
+        for i in range(15)
+    ]
+
+    assert set(reads) == set(lists) == {200}
+    assert set(wrong_tokens) == {401}
+    assert token.status_code == 200
+    assert set(registrations) == {201}

@@ -480,3 +480,40 @@ def test_the_view_costs_the_same_queries_however_much_it_shows(
         each,
         each,
     )
+
+
+# --- what the view ignores, and a kick from a reserved place ----------------------------------
+
+
+def url(session) -> str:
+    return f"/api/v1/sessions/{session.uid}"
+
+
+def test_the_player_view_ignores_another_players_reservation_and_its_expiry(api, member, host, make_session, clock):
+    session = make_session(host)
+    services.session_join(session_id=session.pk, actor=member)
+    first = api.as_(member).get(f"/api/v1/players/{member.uid}/sessions")
+
+    services.reservation_create(
+        session_id=session.pk, actor=host, player_uid=PlayerFactory().uid, expires_at=clock.now + timedelta(seconds=5)
+    )
+    during = api.get(f"/api/v1/players/{member.uid}/sessions", HTTP_IF_NONE_MATCH=first["ETag"])
+    clock.advance(seconds=6)
+    after = api.get(f"/api/v1/players/{member.uid}/sessions", HTTP_IF_NONE_MATCH=first["ETag"])
+
+    assert (during.status_code, after.status_code) == (304, 304)
+
+
+def test_the_player_view_changes_when_the_player_is_kicked_from_a_reservation(api, member, host, make_session, clock):
+    session = make_session(host)
+    services.reservation_create(session_id=session.pk, actor=host, player_uid=member.uid)
+    first = api.as_(member).get(f"/api/v1/players/{member.uid}/sessions")
+    assert first.json()["sessions"]["default"]["reservedSessions"] == [str(session.uid)]
+    clock.advance(seconds=5)
+
+    kicked = api.as_(host).post(f"{url(session)}/kick", {"player": str(member.uid)}, format="json")
+    second = api.as_(member).get(f"/api/v1/players/{member.uid}/sessions", HTTP_IF_NONE_MATCH=first["ETag"])
+
+    assert kicked.status_code == 200
+    assert second.status_code == 200
+    assert second.json() == {"sessions": {}, "lastUpdatedTimestamp": iso(clock.now)}

@@ -234,3 +234,80 @@ def test_a_reservation_of_another_session_is_not_found_here(api, host, member, m
     assert response.status_code == 404
     assert Membership.objects.filter(player=member).count() == 0
     assert Reservation.objects.count() == 1
+
+
+# --- the reservation TTL, sight of a private session, and the reserved place ------------------
+
+
+def url(session) -> str:
+    return f"/api/v1/sessions/{session.uid}"
+
+
+def listed(api, player) -> list[str]:
+    response = api.as_(player).get("/api/v1/sessions")
+    assert response.status_code == 200
+    return [s["uid"] for s in response.json()]
+
+
+def test_the_default_expiry_comes_from_the_reservation_ttl_setting(api, host, member, make_session, clock, settings):
+    settings.RESERVATION_TTL = 42
+    session = make_session(host)
+
+    response = api.as_(host).post(f"{url(session)}/reservations", {"player": str(member.uid)}, format="json")
+
+    assert response.status_code == 201
+    assert response.json()["expiresAt"] == iso(clock.now + timedelta(seconds=42))
+    assert Reservation.objects.get().expires_at == clock.now + timedelta(seconds=42)
+
+
+def test_the_reservation_ttl_defaults_to_five_minutes():
+    from sessions_project import settings as production
+
+    assert production.RESERVATION_TTL == 300
+
+
+def test_a_reservation_shows_a_private_session_in_the_list_until_it_expires(api, host, member, make_session, clock):
+    session = make_session(host, visibility="private")
+    services.reservation_create(
+        session_id=session.pk, actor=host, player_uid=member.uid, expires_at=clock.now + timedelta(seconds=30)
+    )
+
+    before = listed(api, member)
+    counted = api.get("/api/v1/sessions/count").json()
+    clock.advance(seconds=31)
+    after = listed(api, member)
+
+    assert str(session.uid) in before
+    assert counted == {"count": 1}
+    assert str(session.uid) not in after
+
+
+def test_a_reservation_expiring_moves_neither_version_nor_etag(api, host, member, outsider, make_session, clock):
+    session = make_session(host, num_teams=1, team_size=2)
+    services.reservation_create(
+        session_id=session.pk, actor=host, player_uid=member.uid, expires_at=clock.now + timedelta(seconds=30)
+    )
+    before = api.as_(host).get(url(session))
+
+    clock.advance(seconds=31)
+    after = api.get(url(session), HTTP_IF_NONE_MATCH=before["ETag"])
+    joined = api.as_(outsider).post(f"{url(session)}/join")
+
+    assert after.status_code == 304
+    assert joined.status_code == 200  # the place is free
+    assert joined.json()["version"] == before.json()["version"] + 1
+
+
+def test_a_reserved_player_joins_a_session_with_every_other_place_taken(api, host, member, make_session):
+    # Two places: the host's and member's reserved one; a third player is refused, and
+    # member, not naming a team, still gets in.
+    session = make_session(host, num_teams=2, team_size=1, password="s3cret")
+    services.reservation_create(session_id=session.pk, actor=host, player_uid=member.uid)
+
+    refused = api.as_(PlayerFactory()).post(f"{url(session)}/join", {"password": "s3cret"}, format="json")
+    joined = api.as_(member).post(f"{url(session)}/join")
+
+    assert (refused.status_code, refused.json()["code"]) == (409, "session_full")
+    assert joined.status_code == 200, joined.json()
+    assert [t["players"] for t in joined.json()["teams"]] == [[str(host.uid)], [str(member.uid)]]
+    assert not Reservation.objects.exists()

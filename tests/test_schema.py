@@ -14,8 +14,8 @@ from openapi_spec_validator import validate
 pytestmark = pytest.mark.django_db
 
 PROBLEM = "application/problem+json"
-# Route -> methods and operationIds of issue 2 (later issues add more routes; they are not
-# checked here, but they must not break generation).
+# Route -> methods and operationIds of tokens, registration and the sessions resource. The other
+# routes are not checked here, but they must not break generation.
 ROUTES = {
     "/api/v1/auth/token": {"post": "auth_token"},
     "/api/v1/auth/token/refresh": {"post": "auth_token_refresh"},
@@ -311,3 +311,44 @@ def test_data_is_an_object_and_numbers_carry_their_column_bounds(schema):
     assert song["bpm"]["minimum"] == 0
     assert song["bpm"]["maximum"] == 10**5
     assert song["bpm"]["exclusiveMaximum"] is True
+
+
+# --- customisation, search, the import and the lifecycle routes -------------------------------
+
+
+def test_the_schema_documents_customisation_highlight_search_and_the_import(api):
+    schema = api.get("/api/v1/schema/", {"format": "json"}).json()
+    components = schema["components"]["schemas"]
+
+    body = components["SessionInputRequest"]["properties"]
+    assert (body["name"]["minLength"], body["name"]["maxLength"]) == (3, 80)
+    assert (body["desc"]["minLength"], body["desc"]["maxLength"]) == (3, 120)
+    assert body["highlight"]["type"] == "boolean"
+    assert {"name", "desc", "highlight"} <= set(components["Session"]["properties"])
+    listed = {p["name"] for p in schema["paths"]["/api/v1/sessions"]["get"]["parameters"]}
+    assert {"highlight", "search"} <= listed
+    imported = schema["paths"]["/api/v1/scores/import"]["post"]
+    assert {"200", "400", "401"} <= set(imported["responses"])
+    assert imported["requestBody"]["content"]["application/json"]["examples"]
+
+
+def test_the_schema_documents_the_lifecycle_routes_and_members(api):
+    schema = api.get("/api/v1/schema/", {"format": "json"}).json()
+    paths = schema["paths"]
+
+    def parameters(path, method):
+        return {p["name"]: p for p in paths[path][method].get("parameters", [])}
+
+    heartbeat = paths["/api/v1/sessions/{uid}/heartbeat"]["post"]
+    assert heartbeat["operationId"] == "sessions_heartbeat"
+    assert {"200", "401", "403", "404", "409"} <= set(heartbeat["responses"])
+    destroy = paths["/api/v1/sessions/{uid}"]["delete"]
+    assert parameters("/api/v1/sessions/{uid}", "delete")["closeAfter"]["in"] == "query"
+    assert {"200", "400", "403", "404", "409"} <= set(destroy["responses"])
+    for path in ("/api/v1/sessions", "/api/v1/sessions/count"):
+        assert "workspaceId" in parameters(path, "get"), path
+    document = schema["components"]["schemas"]["Session"]["properties"]
+    assert {"workspaceId", "idleTimeout", "closesAt", "closedAt"} <= set(document)
+    body = schema["components"]["schemas"]["SessionInputRequest"]["properties"]
+    assert {"workspaceId", "idleTimeout"} <= set(body)
+    assert body["idleTimeout"]["minimum"] == 0

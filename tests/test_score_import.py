@@ -426,7 +426,7 @@ def test_the_same_batch_sent_twice_at_once_is_imported_once(chart, member):
     assert len(imported(member)) == 1
 
 
-# --- moved here from the audit of issue 4: merging, spans and refusals ------------------------
+# --- merging, spans and refusals -----------------------------------------------------------
 
 
 def imported_uid(response) -> str:
@@ -529,6 +529,3 @@ def test_the_user_of_an_imported_session_is_the_importer(api, send, member):
 
     assert body["user"] == {"uid": str(member.uid), "username": "member"}
     assert [s["player"] for s in body["scores"]] == [str(member.uid)]
-
-
-# --- customise_session through a real token (the production path) --------------------------

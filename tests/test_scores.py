@@ -365,3 +365,22 @@ def test_the_schema_documents_the_score_routes(api):
     assert scores["post"]["operationId"] == "sessions_scores_create"
     assert set(scores["post"]["responses"]) >= {"201", "400", "403", "404", "409"}
     assert schema["paths"]["/api/v1/scores/import"]["post"]["operationId"] == "scores_import"
+
+
+# --- a session:* account that is a member -----------------------------------------------------
+
+
+def test_a_session_star_member_scores_its_own_and_reports_another_members(api, make_session, host, game_server, chart):
+    session = make_session(host)
+    services.session_join(session_id=session.pk, actor=game_server)  # a member here, not in `other`
+    other = make_session(host)
+
+    as_member = api.as_(game_server).post(
+        f"/api/v1/sessions/{session.uid}/scores", {"chart": chart.pk, "value": 1}, format="json"
+    )
+    for_host = api.post(
+        f"/api/v1/sessions/{other.uid}/scores", {"chart": chart.pk, "value": 2, "player": str(host.uid)}, format="json"
+    )
+
+    assert (as_member.status_code, as_member.json()["player"]) == (201, str(game_server.uid))
+    assert (for_host.status_code, for_host.json()["player"]) == (201, str(host.uid))

@@ -8,9 +8,10 @@ import uuid
 
 import pytest
 
+from sessions_app import services
 from sessions_app.models import GameSession, Membership, Team
 
-from .conftest import grant
+from .conftest import grant, version_of
 from .factories import PlayerFactory
 
 pytestmark = pytest.mark.django_db
@@ -782,3 +783,121 @@ def test_permissions_are_read_per_request(api, host, make_session):
     granted = grant(host, "truncate_sessions")
 
     assert api.as_(granted).delete("/api/v1/sessions").status_code == 200
+
+
+# --- update and delete: which refusal comes first (403, 400, 412, 409) ------------------------
+
+
+STALE = '"stale-etag"'
+
+
+@pytest.fixture
+def shared(host, member, make_session):
+    """A session of host and member, moved to version 1 so that version 0 is stale."""
+    session = make_session(host)
+    services.session_join(session_id=session.pk, actor=member)
+    assert version_of(session) == 1
+    return session
+
+
+@pytest.mark.parametrize("precondition", ["if_match", "version"])
+@pytest.mark.parametrize("target", ["non_member", "unknown"])
+def test_handing_the_host_to_a_non_member_is_400_before_412_and_409(api, host, outsider, shared, precondition, target):
+    # Given a stale If-Match or a stale version, and a hostUid the host may not hand over to
+    new_host = str(outsider.uid) if target == "non_member" else str(uuid.uuid4())
+    body = {"hostUid": new_host}
+    headers = {}
+    if precondition == "if_match":
+        headers["HTTP_IF_MATCH"] = STALE
+    else:
+        body["version"] = 0
+
+    # When the host asks for it
+    response = api.as_(host).patch(url(shared), body, format="json", **headers)
+
+    # Then the malformed request is judged before its preconditions
+    assert response.status_code == 400, response.json()
+    assert response.json()["errors"][0]["field"] == "hostUid"
+    stored = GameSession.objects.get(pk=shared.pk)
+    assert (stored.host_id, stored.version) == (host.pk, 1)
+
+
+@pytest.mark.parametrize("precondition", ["if_match", "version", "invalid_member"])
+def test_the_host_dropping_the_host_is_403_before_400_412_and_409(api, host, shared, precondition):
+    body = {"hostUid": None}
+    headers = {}
+    if precondition == "if_match":
+        headers["HTTP_IF_MATCH"] = STALE
+    elif precondition == "version":
+        body["version"] = 0
+    else:
+        body["numTeams"] = -1
+
+    response = api.as_(host).patch(url(shared), body, format="json", **headers)
+
+    assert (response.status_code, response.json()["code"]) == (403, "host_forbidden")
+    assert GameSession.objects.get(pk=shared.pk).host_id == host.pk
+
+
+def test_the_current_host_who_is_no_longer_a_member_may_be_named_again(api, host, make_session):
+    # A hosted session whose last member left is closed and keeps its host, who is no longer
+    # a member: a PUT of the current values (hostUid included) changes nothing and is 200.
+    session = make_session(host)
+    services.session_leave(session_id=session.pk, actor=host)
+    current = api.as_(host).get(url(session)).json()
+
+    response = api.put(url(session), {"version": current["version"], "hostUid": str(host.uid)}, format="json")
+
+    assert response.status_code == 200, response.json()
+    assert response.json()["version"] == current["version"]
+
+
+def test_session_star_may_hand_the_host_to_a_non_member(api, host, outsider, game_server, shared):
+    response = api.as_(game_server).patch(url(shared), {"hostUid": str(outsider.uid)}, format="json")
+
+    assert response.status_code == 200, response.json()
+    assert response.json()["hostUid"] == str(outsider.uid)
+    assert GameSession.objects.get(pk=shared.pk).host_id == outsider.pk
+
+
+@pytest.mark.parametrize("precondition", ["if_match", "version"])
+def test_a_non_host_is_403_before_412_and_409(api, member, shared, precondition):
+    body = {"data": {"x": 1}}
+    headers = {"HTTP_IF_MATCH": STALE} if precondition == "if_match" else {}
+    if precondition == "version":
+        body["version"] = 0
+
+    response = api.as_(member).patch(url(shared), body, format="json", **headers)
+
+    assert (response.status_code, response.json()["code"]) == (403, "not_host")
+
+
+@pytest.mark.parametrize("method", ["put", "patch"])
+def test_an_invalid_value_is_400_before_a_stale_if_match(api, host, shared, method):
+    response = getattr(api.as_(host), method)(
+        url(shared), {"version": 1, "numTeams": -1}, format="json", HTTP_IF_MATCH=STALE
+    )
+
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["field"] == "numTeams"
+
+
+def test_put_without_version_is_400_before_a_stale_if_match(api, host, shared):
+    response = api.as_(host).put(url(shared), {"data": {"x": 1}}, format="json", HTTP_IF_MATCH=STALE)
+
+    assert (response.status_code, response.json()["code"]) == (400, "version_required")
+
+
+def test_users_naming_only_the_current_members_is_nothing_to_update(api, host, member, shared):
+    # `users` naming the current members is ignored: a body with nothing else updates nothing.
+    response = api.as_(host).patch(url(shared), {"users": [str(member.uid), str(host.uid)]}, format="json")
+
+    assert (response.status_code, response.json()["code"]) == (400, "nothing_to_update")
+    assert version_of(shared) == 1
+
+
+def test_a_member_deleting_with_a_malformed_close_after_is_403(api, member, shared):
+    response = api.as_(member).delete(f"{url(shared)}?closeAfter=soon")
+
+    assert (response.status_code, response.json()["code"]) == (403, "not_host")
+    assert GameSession.objects.get(pk=shared.pk).status == "open"

@@ -329,3 +329,60 @@ def test_a_team_join_whose_body_is_not_an_object_is_400(api, member, two_teams, 
     assert response.json()["code"] == "not_an_object"
     assert version_of(two_teams) == before
     assert Membership.objects.get(player=member).team.index == 1
+
+
+# --- a team out of range is a malformed request; host-only routes refuse before reading the body ---
+
+
+def url(session) -> str:
+    return f"/api/v1/sessions/{session.uid}"
+
+
+def test_a_team_out_of_range_is_400_before_a_full_session_409(api, host, member, make_session):
+    session = make_session(host, num_teams=1, team_size=1)  # full with the host
+
+    response = api.as_(member).post(f"{url(session)}/join", {"team": 3}, format="json")
+
+    assert response.status_code == 400, response.json()
+    assert response.json()["errors"][0]["field"] == "team"
+
+
+def test_a_team_out_of_range_is_400_before_a_not_open_409(api, host, member, make_session):
+    session = make_session(host, num_teams=2, status="in_progress")
+
+    response = api.as_(member).post(f"{url(session)}/join", {"team": 2}, format="json")
+
+    assert response.status_code == 400, response.json()
+    assert response.json()["errors"][0]["field"] == "team"
+
+
+def test_asking_for_a_team_in_a_session_without_teams_is_400(api, host, member, make_session):
+    session = make_session(host)
+
+    response = api.as_(member).post(f"{url(session)}/join", {"team": 0}, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["field"] == "team"
+    assert not Membership.objects.filter(player=member).exists()
+
+
+def test_a_member_moved_by_the_host_to_a_full_team_is_409(api, host, member, make_session):
+    session = make_session(host, num_teams=2, team_size=1)
+    services.session_join(session_id=session.pk, actor=member)
+
+    response = api.as_(host).post(f"{url(session)}/teams/0/join", {"player": str(member.uid)}, format="json")
+
+    assert (response.status_code, response.json()["code"]) == (409, "team_full")
+    assert Membership.objects.get(player=member).team.index == 1
+
+
+@pytest.mark.parametrize("route", ["invites", "reservations", "kick"])
+def test_a_non_host_member_inviting_reserving_or_kicking_is_403_even_with_a_malformed_body(
+    api, host, member, make_session, route
+):
+    session = make_session(host)
+    services.session_join(session_id=session.pk, actor=member)
+
+    response = api.as_(member).post(f"{url(session)}/{route}", {"player": "nope", "expiresAt": "soon"}, format="json")
+
+    assert (response.status_code, response.json()["code"]) == (403, "not_host")

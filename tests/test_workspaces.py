@@ -1,9 +1,10 @@
-"""Workspaces (issue 5, seed 004's findSessions): `workspaceId` on a session, and the list and
+"""Workspaces (seed 004's findSessions): `workspaceId` on a session, and the list and
 count filtered by it."""
 
 from __future__ import annotations
 
 import pytest
+from django.db import connection
 
 from players_app.models import Player
 from sessions_app import services
@@ -137,3 +138,15 @@ def test_find_sessions_by_workspace_query_count(api, host, make_session, django_
 
     assert len(response.json()) == 6
     assert all(len(s["users"]) == 4 and len(s["invited"]) == 1 for s in response.json())
+
+
+# --- the workspace column ---------------------------------------------------------------------
+
+
+def test_workspace_id_is_an_indexed_column():
+    """Sessions are found by workspace in every findSessions call: the column is indexed."""
+    field = GameSession._meta.get_field("workspace_id")
+    assert field.db_index
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(cursor, GameSession._meta.db_table)
+    assert any(c["index"] and c["columns"] == ["workspace_id"] for c in constraints.values())
