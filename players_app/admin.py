@@ -13,9 +13,9 @@ from django.contrib.auth.forms import AdminPasswordChangeForm, AdminUserCreation
 from django.core.exceptions import ValidationError
 from django.db.models import Q
 
-from sessions_app import services as session_services
 from sessions_app.admin import AdminActor, CascadesSessionPartsMixin, UidSearchMixin, kickable_q
 from sessions_app.models import LIVE_STATUSES, GameSession
+from sessions_app.services import membership
 from sessions_project.errors import DomainError, TooManyRequests
 from sessions_project.throttling import client_address
 
@@ -132,7 +132,7 @@ class PlayerAdmin(CascadesSessionPartsMixin, UidSearchMixin, UserAdmin):
             live = GameSession.objects.filter(present, status__in=LIVE_STATUSES).exclude(GameSession.objects.due_q())
             for session_id in list(live.values_list("pk", flat=True)):
                 try:
-                    session = session_services.session_kick(session_id=session_id, actor=actor, player_uid=player.uid)
+                    session = membership.session_kick(session_id=session_id, actor=actor, player_uid=player.uid)
                 except DomainError as exc:
                     failures[exc.detail] += 1
                     continue

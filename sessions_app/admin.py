@@ -1,8 +1,8 @@
 """Admin for staff: find a session among many, see who is in it, close it, remove a player.
 
-Admin writes nothing itself. Saving a session calls `services.session_create` /
-`services.session_update` (through `SessionAdminForm`), and the actions call
-`services.session_close` and `services.session_kick`, as the API does: version bumps,
+Admin writes nothing itself. Saving a session calls `sessions.session_create` /
+`sessions.session_update` (through `SessionAdminForm`), and the actions call
+`lifecycle.session_close` and `membership.session_kick`, as the API does: version bumps,
 capacity, host hand-over and team resizing are written once. The services check API
 permissions on their `actor`; admin passes an `AdminActor`, which holds `session:*` while the
 staff member may change sessions here. A refusal (`DomainError`) becomes an admin message.
@@ -35,7 +35,6 @@ from players_app.models import Player
 from sessions_project.errors import DomainError
 from sessions_project.times import iso
 
-from . import services
 from .api.serializers import effective_status
 from .forms import CloseForm, KickForm, SessionAdminForm
 from .models import (
@@ -53,6 +52,7 @@ from .models import (
     Team,
     perm,
 )
+from .services import invites, lifecycle, membership, sessions
 
 admin.site.site_header = "Session service admin"
 admin.site.site_title = "Session service"
@@ -522,14 +522,14 @@ class GameSessionAdmin(ServiceActionMixin, CascadesSessionPartsMixin, UidSearchM
         """Nothing to do: the session has no many-to-many fields and its inlines are read-only."""
 
     def delete_model(self, request, obj):
-        services.session_delete(session_id=obj.pk, actor=AdminActor(request.user))
+        sessions.session_delete(session_id=obj.pk, actor=AdminActor(request.user))
 
     def delete_queryset(self, request, queryset):
         actor = AdminActor(request.user)
         _, refusals = self.apply_each(
             request,
             queryset.values_list("pk", flat=True),
-            lambda session_id: services.session_delete(session_id=session_id, actor=actor),
+            lambda session_id: sessions.session_delete(session_id=session_id, actor=actor),
         )
         self.report_refusals(request, refusals)
 
@@ -542,7 +542,7 @@ class GameSessionAdmin(ServiceActionMixin, CascadesSessionPartsMixin, UidSearchM
 
         def close(row: tuple[int, int]) -> GameSession | None:
             session_id, version = row
-            session = services.session_close(session_id=session_id, actor=actor, close_after=close_after)
+            session = lifecycle.session_close(session_id=session_id, actor=actor, close_after=close_after)
             # The same version: it was already closing sooner (closesAt never moves later).
             return session if session.version != version else None
 
@@ -568,13 +568,13 @@ class GameSessionAdmin(ServiceActionMixin, CascadesSessionPartsMixin, UidSearchM
         """`session_kick` of one player from each session where it is a member, holds a
         reservation or a pending invite; returns how many sessions changed."""
         actor = AdminActor(request.user)
-        sessions, refusals = self.apply_each(
+        kicked, refusals = self.apply_each(
             request,
             queryset.filter(kickable_q(player)).values_list("pk", flat=True),
-            lambda session_id: services.session_kick(session_id=session_id, actor=actor, player_uid=player.uid),
+            lambda session_id: membership.session_kick(session_id=session_id, actor=actor, player_uid=player.uid),
             log=lambda _, session: (session, f"Removed player {player.username} ({player.uid}) (admin action)."),
         )
-        done = len(sessions)
+        done = len(kicked)
         if done:
             self.message_user(request, f"Removed {player.username} from {_plural(done, 'session')}.", messages.SUCCESS)
         elif not refusals:
@@ -584,11 +584,11 @@ class GameSessionAdmin(ServiceActionMixin, CascadesSessionPartsMixin, UidSearchM
 
     def players_in(self, queryset: QuerySet) -> QuerySet:
         """Players a kick could remove from these sessions: members, reserved, invited."""
-        sessions = queryset.order_by().values("pk")
+        session_ids = queryset.order_by().values("pk")
         return Player.objects.filter(
-            Exists(Membership.objects.filter(session__in=sessions, player=OuterRef("pk")))
-            | Exists(Reservation.objects.active().filter(session__in=sessions, player=OuterRef("pk")))
-            | Exists(Invite.objects.pending().filter(session__in=sessions, player=OuterRef("pk")))
+            Exists(Membership.objects.filter(session__in=session_ids, player=OuterRef("pk")))
+            | Exists(Reservation.objects.active().filter(session__in=session_ids, player=OuterRef("pk")))
+            | Exists(Invite.objects.pending().filter(session__in=session_ids, player=OuterRef("pk")))
         ).order_by("username")
 
     def render_action_form(self, request, queryset, form, *, title: str, submit: str, action: str | None = None):
@@ -780,19 +780,19 @@ class MembershipAdmin(SessionPartAdmin):
     def remove_from_session(self, request, queryset):
         """`session_kick` for each selected membership (host hand-over and closing included)."""
         actor = AdminActor(request.user)
-        sessions, refusals = self.apply_each(
+        removed, refusals = self.apply_each(
             request,
             queryset.select_related("player", "session"),
-            lambda membership: services.session_kick(
-                session_id=membership.session_id, actor=actor, player_uid=membership.player.uid
+            lambda member: membership.session_kick(
+                session_id=member.session_id, actor=actor, player_uid=member.player.uid
             ),
-            log=lambda membership, session: (
+            log=lambda member, session: (
                 session,
-                f"Removed player {membership.player.username} (admin action).",
+                f"Removed player {member.player.username} (admin action).",
             ),
         )
-        if sessions:
-            self.message_user(request, f"Removed {_plural(len(sessions), 'member')}.", messages.SUCCESS)
+        if removed:
+            self.message_user(request, f"Removed {_plural(len(removed), 'member')}.", messages.SUCCESS)
         self.report_refusals(request, refusals)
 
 
@@ -822,14 +822,14 @@ class InviteAdmin(SessionPartAdmin):
     def revoke(self, request, queryset):
         """`invite_revoke` for each selected invite."""
         actor = AdminActor(request.user)
-        invites, refusals = self.apply_each(
+        revoked, refusals = self.apply_each(
             request,
             queryset.values_list("pk", flat=True),
-            lambda invite_id: services.invite_revoke(invite_id=invite_id, actor=actor),
+            lambda invite_id: invites.invite_revoke(invite_id=invite_id, actor=actor),
             log=lambda _, invite: (invite.session, f"Revoked the invite of {invite.player} (admin action)."),
         )
-        if invites:
-            self.message_user(request, f"Revoked {_plural(len(invites), 'invite')}.", messages.SUCCESS)
+        if revoked:
+            self.message_user(request, f"Revoked {_plural(len(revoked), 'invite')}.", messages.SUCCESS)
         self.report_refusals(request, refusals, noun="invite", verb="revoked")
 
 
@@ -848,7 +848,7 @@ class ReservationAdmin(SessionPartAdmin):
         cancelled, refusals = self.apply_each(
             request,
             queryset.values_list("pk", "session_id"),
-            lambda row: services.reservation_cancel(reservation_id=row[0], session_id=row[1], actor=actor),
+            lambda row: invites.reservation_cancel(reservation_id=row[0], session_id=row[1], actor=actor),
             log=lambda _, reservation: (
                 reservation.session,
                 f"Cancelled the reservation of {reservation.player} (admin action).",

@@ -2,7 +2,7 @@
 every status and visibility with teams, members, invites, reservations and scores.
 
 Built for volume: rows are written with `bulk_create`, so the rendered `users_doc`,
-`teams_doc` and `invites_doc` columns are computed here the way `services._render_documents`
+`teams_doc` and `invites_doc` columns are computed here the way `services.documents.render_documents`
 renders them from the tables (tests/test_commands.py checks every seeded session against it).
 
 Idempotent: demo session N always gets the same uid (uuid5) and the same shape (a random
@@ -28,7 +28,6 @@ from players_app.models import Player
 from players_app.services import GAME_SERVERS_GROUP, default_group, player_create
 from sessions_project.times import iso
 
-from . import services
 from .models import (
     Chart,
     GameSession,
@@ -42,7 +41,7 @@ from .models import (
     Team,
     Visibility,
 )
-from .services import _team_name, hash_join_password
+from .services import documents, membership
 
 NAMESPACE = uuid.UUID("6f0e7c52-3a1d-4d8e-9b7a-5c2f1e0d4b93")
 PLAYER_PREFIX = "demo-player-"
@@ -299,14 +298,14 @@ def _date_view_changes(plan: _Plan, players: list[tuple[int, str]]) -> None:
 
 
 def _render(plan: _Plan, players: list[tuple[int, str]]) -> None:
-    """The rendered columns, exactly as services._render_documents builds them."""
+    """The rendered columns, exactly as services.documents.render_documents builds them."""
     uid_of = dict(players)
     session = plan.session
     session["users_doc"] = [uid_of[player_id] for player_id, _, _ in plan.members]
     session["teams_doc"] = [
         {
             "index": index,
-            "name": _team_name(index),
+            "name": membership.team_name(index),
             "players": [uid_of[player_id] for player_id, team, _ in plan.members if team == index],
         }
         for index in range(plan.team_count)
@@ -437,7 +436,7 @@ def _write(plans: list[_Plan], counts: dict[str, int]) -> None:
 
     _Inserter(Team).insert(
         [
-            {"session_id": pk, "index": index, "name": _team_name(index)}
+            {"session_id": pk, "index": index, "name": membership.team_name(index)}
             for plan, pk in zip(plans, pks, strict=True)
             for index in range(plan.team_count)
         ]
@@ -466,7 +465,7 @@ def _write(plans: list[_Plan], counts: dict[str, int]) -> None:
         for player_uid, at in plan.view_changes.items():
             if player_uid not in view_changes or view_changes[player_uid] < at:
                 view_changes[player_uid] = at
-    services.touch_player_views(view_changes)
+    documents.touch_player_views(view_changes)
 
     for name, number in (
         ("sessions", len(plans)),
@@ -500,7 +499,7 @@ def seed_demo(
     with transaction.atomic():
         demo_players, game_server, counts["players"] = _ensure_players(players)
         charts, counts["songs"], counts["charts"] = _ensure_catalog()
-    password_hash = hash_join_password(JOIN_PASSWORD)
+    password_hash = membership.hash_join_password(JOIN_PASSWORD)
     for chunk in _chunks(0, sessions, CHUNK):
         uids = [session_uid(n) for n in chunk]
         existing: set[uuid.UUID] = set()

@@ -19,9 +19,9 @@ from django.contrib.auth.models import Group, Permission
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from players_app.models import Player
-from sessions_app import services
 from sessions_app.admin import AdminActor
 from sessions_app.dashboard import build_dashboard
 from sessions_app.models import (
@@ -41,6 +41,10 @@ from sessions_app.models import (
     Team,
     perm,
 )
+from sessions_app.services.invites import invite_create, reservation_create
+from sessions_app.services.lifecycle import session_close
+from sessions_app.services.membership import check_join_password, session_join
+from sessions_app.services.sessions import session_update
 
 from .conftest import SESSIONS, change_url, row
 from .factories import ChartFactory, PlayerFactory, ScoreFactory
@@ -176,7 +180,7 @@ def test_every_session_part_has_useful_columns_and_reads_related_rows_in_the_pag
 )
 def test_admin_pages_render_for_a_superuser(admin_client, url, host, member, make_session):
     session = make_session(host, num_teams=2)
-    services.session_join(session_id=session.pk, actor=member)
+    session_join(session_id=session.pk, actor=member)
     ScoreFactory(session=session, player=host)
     response = admin_client.get(url)
     assert response.status_code == 200
@@ -184,8 +188,8 @@ def test_admin_pages_render_for_a_superuser(admin_client, url, host, member, mak
 
 def test_change_pages_of_every_part_render(admin_client, host, member, outsider, make_session):
     session = make_session(host, num_teams=2, invited=[str(outsider.uid)])
-    services.session_join(session_id=session.pk, actor=member)
-    services.reservation_create(session_id=session.pk, actor=host, player_uid=str(PlayerFactory().uid))
+    session_join(session_id=session.pk, actor=member)
+    reservation_create(session_id=session.pk, actor=host, player_uid=str(PlayerFactory().uid))
     JoinPasswordFailure.objects.create(session=session, player=outsider)
     score = ScoreFactory(session=session, player=host)
     objects = [
@@ -268,7 +272,7 @@ def test_deleting_a_player_removes_it_from_its_live_sessions_through_the_service
 ):
     """The host leaves by `session_kick`: the host is handed over and `version` moves."""
     session = make_session(host)
-    services.session_join(session_id=session.pk, actor=member)
+    session_join(session_id=session.pk, actor=member)
     version = row(session).version
     response = admin_client.post(f"/admin/players_app/player/{host.pk}/delete/", {"post": "yes"})
     assert response.status_code == 302
@@ -310,7 +314,7 @@ def test_adding_a_session_goes_through_session_create(operator_client, operator,
     assert session.teams_doc[0]["players"] == [str(host.uid)]
     assert session.host_id == host.pk
     assert session.creator_id == operator.pk
-    assert services.check_join_password("s3cret", session.password_hash)
+    assert check_join_password("s3cret", session.password_hash)
     assert "s3cret" not in session.password_hash
     assert (session.version, session.visibility, session.type, session.idle_timeout) == (0, "private", "ranked", 600)
     entry = LogEntry.objects.get(object_id=str(session.pk))
@@ -325,7 +329,7 @@ def test_a_new_session_starts_open_or_in_progress_only(operator_client):
 
 def test_changing_a_session_goes_through_session_update(operator_client, operator, host, member, make_session):
     session = make_session(host, num_teams=2, team_size=2)
-    services.session_join(session_id=session.pk, actor=member)
+    session_join(session_id=session.pk, actor=member)
     page = operator_client.get(change_url(session))
     response = operator_client.post(
         change_url(session), form_data(page, name="Renamed", num_teams="3", host=str(member.pk))
@@ -350,7 +354,7 @@ def test_saving_an_unchanged_form_does_not_bump_the_version(operator_client, hos
 
 def test_teams_that_no_longer_fit_are_a_form_error_not_a_500(operator_client, host, member, make_session):
     session = make_session(host, num_teams=2, team_size=2)
-    services.session_join(session_id=session.pk, actor=member)
+    session_join(session_id=session.pk, actor=member)
     page = operator_client.get(change_url(session))
     response = operator_client.post(change_url(session), form_data(page, num_teams="1", team_size="1"))
     assert response.status_code == 200
@@ -361,7 +365,7 @@ def test_teams_that_no_longer_fit_are_a_form_error_not_a_500(operator_client, ho
 
 def test_reopening_a_closed_session_is_refused_on_the_status_field(operator_client, host, make_session):
     session = make_session(host)
-    services.session_close(session_id=session.pk, actor=host, close_after=0)
+    session_close(session_id=session.pk, actor=host, close_after=0)
     page = operator_client.get(change_url(session))
     response = operator_client.post(change_url(session), form_data(page, status="open"))
     assert response.status_code == 200
@@ -372,7 +376,7 @@ def test_reopening_a_closed_session_is_refused_on_the_status_field(operator_clie
 def test_a_change_made_meanwhile_is_not_overwritten(operator_client, host, member, make_session):
     session = make_session(host)
     page = operator_client.get(change_url(session))
-    services.session_join(session_id=session.pk, actor=member)  # version 0 -> 1 while the form is open
+    session_join(session_id=session.pk, actor=member)  # version 0 -> 1 while the form is open
     response = operator_client.post(change_url(session), form_data(page, name="Too late"))
     assert response.status_code == 200
     assert "version 1, not 0" in str(response.context["adminform"].form.non_field_errors())
@@ -387,7 +391,7 @@ def test_the_join_password_is_write_only(operator_client, host, make_session):
     assert "old-secret" not in html
 
     assert operator_client.post(change_url(session), form_data(page, join_password="new-secret")).status_code == 302
-    assert services.check_join_password("new-secret", row(session).password_hash)
+    assert check_join_password("new-secret", row(session).password_hash)
     assert "new-secret" not in operator_client.get(change_url(session)).content.decode()
 
     page = operator_client.get(change_url(session))
@@ -399,9 +403,9 @@ def test_the_session_page_shows_members_teams_invites_and_reservations(
     operator_client, host, member, outsider, make_session
 ):
     session = make_session(host, num_teams=2, invited=[str(outsider.uid)])
-    services.session_join(session_id=session.pk, actor=member)
+    session_join(session_id=session.pk, actor=member)
     reserved = PlayerFactory(username="reserved")
-    services.reservation_create(session_id=session.pk, actor=host, player_uid=str(reserved.uid))
+    reservation_create(session_id=session.pk, actor=host, player_uid=str(reserved.uid))
     response = operator_client.get(change_url(session))
     inlines = {f.formset.prefix: [form.original for form in f] for f in response.context["inline_admin_formsets"]}
     assert [m.player for m in inlines["memberships"]] == [host, member]
@@ -422,8 +426,8 @@ def test_the_session_page_costs_the_same_queries_whatever_the_session_holds(
     players = bulk_players(40)
     big = make_session(game_server, num_teams=4, users=[str(p.uid) for p in players], host_uid=str(players[0].uid))
     for _ in range(5):
-        services.invite_create(session_id=big.pk, actor=game_server, player_uid=str(PlayerFactory().uid))
-        services.reservation_create(session_id=big.pk, actor=game_server, player_uid=str(PlayerFactory().uid))
+        invite_create(session_id=big.pk, actor=game_server, player_uid=str(PlayerFactory().uid))
+        reservation_create(session_id=big.pk, actor=game_server, player_uid=str(PlayerFactory().uid))
     assert len(row(big).users_doc) == 40
     small_count, _ = count_queries(operator_client, change_url(small))
     big_count, queries = count_queries(operator_client, change_url(big))
@@ -433,7 +437,7 @@ def test_the_session_page_costs_the_same_queries_whatever_the_session_holds(
 def test_deleting_sessions_goes_through_session_delete(operator_client, operator, host, member, make_session):
     """One from its page and two with the delete action, members and teams with them."""
     sessions = [make_session(host, num_teams=2) for _ in range(3)]
-    services.session_join(session_id=sessions[0].pk, actor=member)
+    session_join(session_id=sessions[0].pk, actor=member)
     page = operator_client.post(f"{SESSIONS}{sessions[0].pk}/delete/", {"post": "yes"})
     assert page.status_code == 302
     action = act(operator_client, "delete_selected", sessions[1:], post="yes")
@@ -478,8 +482,8 @@ def test_close_after_asks_for_the_seconds_then_puts_sessions_in_closing(operator
 def test_a_refusal_by_the_service_is_an_error_message(operator_client, host, member, make_session):
     """Kicking a member of a closed session: the service says 409, admin shows it."""
     session = make_session(host)
-    services.session_join(session_id=session.pk, actor=member)
-    services.session_close(session_id=session.pk, actor=host, close_after=0)
+    session_join(session_id=session.pk, actor=member)
+    session_close(session_id=session.pk, actor=host, close_after=0)
     response = act(operator_client, "remove_player", [session], apply="Remove", player=str(member.uid))
     assert response.status_code == 200
     assert any("not changed: The session is closed" in m for m in messages_of(response))
@@ -490,7 +494,7 @@ def test_remove_a_player_offers_the_sessions_players_and_kicks_through_the_servi
     operator_client, host, member, outsider, make_session
 ):
     session = make_session(host)
-    services.session_join(session_id=session.pk, actor=member)
+    session_join(session_id=session.pk, actor=member)
     form_page = act(operator_client, "remove_player", [session])
     assert list(form_page.context["form"].fields["player"].queryset) == [host, member]
 
@@ -505,10 +509,10 @@ def test_remove_a_player_offers_the_sessions_players_and_kicks_through_the_servi
 
 def test_export_csv_streams_the_selected_sessions(operator_client, host, member, make_session, clock):
     first = make_session(host, name="First")
-    services.session_join(session_id=first.pk, actor=member)
+    session_join(session_id=first.pk, actor=member)
     clock.advance(seconds=1)  # the CSV is in creation order
     second = make_session(member, name="Second")
-    services.session_close(session_id=second.pk, actor=member, close_after=0)
+    session_close(session_id=second.pk, actor=member, close_after=0)
     response = operator_client.post(SESSIONS, {"action": "export_csv", "_selected_action": [first.pk, second.pk]})
     assert response["Content-Type"] == "text/csv; charset=utf-8"
     rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
@@ -555,7 +559,7 @@ def test_actions_need_the_change_permission(client, host, make_session):
 
 def test_the_session_page_buttons_close_and_remove_a_player(operator_client, host, member, make_session, clock):
     session = make_session(host)
-    services.session_join(session_id=session.pk, actor=member)
+    session_join(session_id=session.pk, actor=member)
     page = operator_client.get(change_url(session)).content.decode()
     assert f"{SESSIONS}{session.pk}/close/" in page
     assert f"{SESSIONS}{session.pk}/remove-player/" in page
@@ -620,10 +624,10 @@ def test_staff_without_the_change_permission_cannot_use_the_session_buttons(clie
 
 def test_membership_invite_and_reservation_actions_use_the_services(operator_client, host, member, make_session):
     session = make_session(host)
-    services.session_join(session_id=session.pk, actor=member)
+    session_join(session_id=session.pk, actor=member)
     invited, reserved = PlayerFactory(), PlayerFactory()
-    invite = services.invite_create(session_id=session.pk, actor=host, player_uid=str(invited.uid))
-    reservation = services.reservation_create(session_id=session.pk, actor=host, player_uid=str(reserved.uid))
+    invite = invite_create(session_id=session.pk, actor=host, player_uid=str(invited.uid))
+    reservation = reservation_create(session_id=session.pk, actor=host, player_uid=str(reserved.uid))
     version = row(session).version
 
     operator_client.post(
@@ -662,7 +666,7 @@ def test_admin_actor_holds_session_any_only_with_the_change_permission(operator,
 
 def test_search_by_any_uid_or_by_name(operator_client, host, member, make_session):
     wanted = make_session(host, name="Needle")
-    services.session_join(session_id=wanted.pk, actor=member)
+    session_join(session_id=wanted.pk, actor=member)
     other = make_session(PlayerFactory(), name="Haystack")
 
     def found(term):
@@ -679,7 +683,7 @@ def test_search_by_any_uid_or_by_name(operator_client, host, member, make_sessio
 def test_the_status_filter_uses_the_status_as_the_api_reports_it(operator_client, host, make_session, clock):
     live = make_session(host)
     due = make_session(host)
-    services.session_close(session_id=due.pk, actor=host, close_after=30)
+    session_close(session_id=due.pk, actor=host, close_after=30)
     clock.advance(seconds=31)  # `due` is past closesAt: closed, though not yet recorded
     assert row(due).status == "closing"
 
@@ -740,7 +744,7 @@ def _invites(count):
 def _reservations(count):
     sessions = bulk_sessions(count)
     players = bulk_players(count, prefix=f"r{count}-")
-    expires = services.timezone.now() + timedelta(minutes=5)
+    expires = timezone.now() + timedelta(minutes=5)
     Reservation.objects.bulk_create(
         [
             Reservation(session=s, player=p, created_by=s.host, expires_at=expires)
@@ -795,15 +799,15 @@ def test_the_dashboard_counts_sessions_players_and_joins(host, member, outsider,
     clock.now = clock.now.replace(minute=10, second=0, microsecond=0)
     open_one = make_session(host, idle_timeout=0)
     clock.advance(minutes=61)
-    services.session_join(session_id=open_one.pk, actor=member)  # a join in the last hour
+    session_join(session_id=open_one.pk, actor=member)  # a join in the last hour
     playing = make_session(outsider)
-    services.session_update(session_id=playing.pk, actor=outsider, values={"status": "in_progress"})
+    session_update(session_id=playing.pk, actor=outsider, values={"status": "in_progress"})
     closing = make_session(host)
-    services.session_close(session_id=closing.pk, actor=host, close_after=600)
+    session_close(session_id=closing.pk, actor=host, close_after=600)
     due = make_session(member)
-    services.session_close(session_id=due.pk, actor=member, close_after=1)
+    session_close(session_id=due.pk, actor=member, close_after=1)
     closed = make_session(outsider)
-    services.session_close(session_id=closed.pk, actor=outsider, close_after=0)
+    session_close(session_id=closed.pk, actor=outsider, close_after=0)
     clock.advance(seconds=2)
 
     dashboard = build_dashboard()

@@ -16,8 +16,9 @@ import pytest
 from django.db import connection
 from rest_framework.test import APIClient
 
-from sessions_app import services
 from sessions_app.models import GameSession, JoinPasswordFailure, Membership
+from sessions_app.services.membership import session_join, session_leave
+from sessions_app.services.sessions import session_create
 
 from .factories import PlayerFactory
 
@@ -45,7 +46,7 @@ def failures(session, player) -> int:
 def shared(host, member, make_session):
     """A session of host and member, moved to version 1 so that version 0 is stale."""
     session = make_session(host)
-    services.session_join(session_id=session.pk, actor=member)
+    session_join(session_id=session.pk, actor=member)
     assert version_of(session) == 1
     return session
 
@@ -93,7 +94,7 @@ def test_the_current_host_who_is_no_longer_a_member_may_be_named_again(api, host
     # A hosted session whose last member left is closed and keeps its host, who is no longer
     # a member: a PUT of the current values (hostUid included) changes nothing and is 200.
     session = make_session(host)
-    services.session_leave(session_id=session.pk, actor=host)
+    session_leave(session_id=session.pk, actor=host)
     current = api.as_(host).get(url(session)).json()
 
     response = api.put(url(session), {"version": current["version"], "hostUid": str(host.uid)}, format="json")
@@ -254,7 +255,7 @@ def test_while_throttled_a_full_session_answers_429_whatever_the_password(api, m
 def test_a_join_that_needs_no_password_records_no_failure(api, host, member, make_session):
     open_session = make_session(host)
     locked = make_session(host, password="open sesame")
-    services.session_join(session_id=locked.pk, actor=member, password="open sesame")
+    session_join(session_id=locked.pk, actor=member, password="open sesame")
 
     # A member re-joining with a wrong password, and anyone joining a session without one.
     rejoin = api.as_(member).post(f"{url(locked)}/join", {"password": "guess"}, format="json")
@@ -300,7 +301,7 @@ def test_reads_are_never_throttled_and_sign_ins_and_registrations_only_past_thei
 def test_a_burst_of_concurrent_guesses_gets_no_more_than_five_answers(host):
     """Twelve wrong passwords sent at once by one player on its own connections: five are
     answered 403 and recorded, the rest are throttled, as if they had come one by one."""
-    session = services.session_create(actor=host, values={"password": "open sesame"})
+    session = session_create(actor=host, values={"password": "open sesame"})
     guesser = PlayerFactory()
     barrier = threading.Barrier(12)
     statuses: list[int] = [0] * 12

@@ -14,9 +14,10 @@ from datetime import timedelta
 
 import pytest
 
-from sessions_app import services
 from sessions_app.models import GameSession, Invite, InviteState, JoinPasswordFailure, Membership, Reservation
-from sessions_app.services import iso
+from sessions_app.services.invites import invite_create, reservation_create
+from sessions_app.services.membership import session_join
+from sessions_project.times import iso
 
 from .factories import PlayerFactory
 
@@ -70,7 +71,7 @@ def test_an_empty_invited_list_revokes_every_pending_invite(api, host, member, o
 
 def test_invited_naming_a_member_is_409_and_changes_nothing(api, host, member, outsider, make_session):
     session = make_session(host)
-    services.session_join(session_id=session.pk, actor=member)
+    session_join(session_id=session.pk, actor=member)
 
     response = api.as_(host).patch(url(session), {"invited": [str(outsider.uid), str(member.uid)]}, format="json")
 
@@ -81,7 +82,7 @@ def test_invited_naming_a_member_is_409_and_changes_nothing(api, host, member, o
 
 def test_invited_by_a_member_who_is_not_the_host_is_403(api, host, member, outsider, make_session):
     session = make_session(host)
-    services.session_join(session_id=session.pk, actor=member)
+    session_join(session_id=session.pk, actor=member)
 
     response = api.as_(member).patch(url(session), {"invited": [str(outsider.uid)]}, format="json")
 
@@ -92,7 +93,7 @@ def test_invited_by_a_member_who_is_not_the_host_is_403(api, host, member, outsi
 @pytest.mark.parametrize("precondition", ["if_match", "version"])
 def test_invited_naming_an_unknown_player_is_400_before_412_and_409(api, host, member, make_session, precondition):
     session = make_session(host)
-    services.session_join(session_id=session.pk, actor=member)  # version 1: version 0 is stale
+    session_join(session_id=session.pk, actor=member)  # version 1: version 0 is stale
     body = {"invited": [str(member.uid), NOBODY]}
     headers = {}
     if precondition == "if_match":
@@ -127,7 +128,7 @@ def test_on_create_an_unknown_invited_player_is_400_before_a_full_session_409(ap
 def test_an_expired_invite_no_longer_shows_a_private_session(api, host, member, make_session, clock):
     # Given a private session the member is invited to for a minute
     session = make_session(host, visibility="private")
-    services.invite_create(
+    invite_create(
         session_id=session.pk, actor=host, player_uid=member.uid, expires_at=clock.now + timedelta(seconds=60)
     )
     assert str(session.uid) in listed(api, member)
@@ -159,8 +160,8 @@ def test_an_invite_declined_or_revoked_no_longer_shows_a_private_session(api, ho
 
 def test_accepting_when_the_last_place_is_reserved_for_another_is_409(api, host, member, outsider, make_session):
     session = make_session(host, num_teams=1, team_size=2)
-    invite = services.invite_create(session_id=session.pk, actor=host, player_uid=member.uid)
-    services.reservation_create(session_id=session.pk, actor=host, player_uid=outsider.uid)
+    invite = invite_create(session_id=session.pk, actor=host, player_uid=member.uid)
+    reservation_create(session_id=session.pk, actor=host, player_uid=outsider.uid)
 
     response = api.as_(member).post(f"/api/v1/invites/{invite.pk}/accept")
 
@@ -191,7 +192,7 @@ def test_the_reservation_ttl_defaults_to_five_minutes():
 
 def test_a_reservation_shows_a_private_session_in_the_list_until_it_expires(api, host, member, make_session, clock):
     session = make_session(host, visibility="private")
-    services.reservation_create(
+    reservation_create(
         session_id=session.pk, actor=host, player_uid=member.uid, expires_at=clock.now + timedelta(seconds=30)
     )
 
@@ -207,7 +208,7 @@ def test_a_reservation_shows_a_private_session_in_the_list_until_it_expires(api,
 
 def test_a_reservation_expiring_moves_neither_version_nor_etag(api, host, member, outsider, make_session, clock):
     session = make_session(host, num_teams=1, team_size=2)
-    services.reservation_create(
+    reservation_create(
         session_id=session.pk, actor=host, player_uid=member.uid, expires_at=clock.now + timedelta(seconds=30)
     )
     before = api.as_(host).get(url(session))
@@ -225,7 +226,7 @@ def test_a_reserved_player_joins_a_session_with_every_other_place_taken(api, hos
     # Two places: the host's and member's reserved one; a third player is refused, and
     # member, not naming a team, still gets in.
     session = make_session(host, num_teams=2, team_size=1, password="s3cret")
-    services.reservation_create(session_id=session.pk, actor=host, player_uid=member.uid)
+    reservation_create(session_id=session.pk, actor=host, player_uid=member.uid)
 
     refused = api.as_(PlayerFactory()).post(f"{url(session)}/join", {"password": "s3cret"}, format="json")
     joined = api.as_(member).post(f"{url(session)}/join")
@@ -250,10 +251,10 @@ def test_a_throttled_player_still_joins_by_a_way_that_needs_no_password(api, hos
 
     # When the host lets member in without the password
     if way == "join_with_reservation":
-        services.reservation_create(session_id=session.pk, actor=host, player_uid=member.uid)
+        reservation_create(session_id=session.pk, actor=host, player_uid=member.uid)
         response = api.as_(member).post(f"{url(session)}/join")
     else:
-        invite = services.invite_create(session_id=session.pk, actor=host, player_uid=member.uid)
+        invite = invite_create(session_id=session.pk, actor=host, player_uid=member.uid)
         if way == "invite_accept":
             response = api.as_(member).post(f"/api/v1/invites/{invite.pk}/accept")
         else:
@@ -300,7 +301,7 @@ def test_asking_for_a_team_in_a_session_without_teams_is_400(api, host, member, 
 
 def test_a_member_moved_by_the_host_to_a_full_team_is_409(api, host, member, make_session):
     session = make_session(host, num_teams=2, team_size=1)
-    services.session_join(session_id=session.pk, actor=member)
+    session_join(session_id=session.pk, actor=member)
 
     response = api.as_(host).post(f"{url(session)}/teams/0/join", {"player": str(member.uid)}, format="json")
 
@@ -314,7 +315,7 @@ def test_a_member_moved_by_the_host_to_a_full_team_is_409(api, host, member, mak
 @pytest.mark.parametrize("route", ["invites", "reservations", "kick"])
 def test_a_non_host_member_is_403_even_with_a_malformed_body(api, host, member, make_session, route):
     session = make_session(host)
-    services.session_join(session_id=session.pk, actor=member)
+    session_join(session_id=session.pk, actor=member)
 
     response = api.as_(member).post(f"{url(session)}/{route}", {"player": "nope", "expiresAt": "soon"}, format="json")
 
@@ -354,10 +355,10 @@ def test_every_route_of_the_issue_answers_401_without_credentials(api, method, p
 
 def test_the_player_view_ignores_another_players_reservation_and_its_expiry(api, member, host, make_session, clock):
     session = make_session(host)
-    services.session_join(session_id=session.pk, actor=member)
+    session_join(session_id=session.pk, actor=member)
     first = api.as_(member).get(f"/api/v1/players/{member.uid}/sessions")
 
-    services.reservation_create(
+    reservation_create(
         session_id=session.pk, actor=host, player_uid=PlayerFactory().uid, expires_at=clock.now + timedelta(seconds=5)
     )
     during = api.get(f"/api/v1/players/{member.uid}/sessions", HTTP_IF_NONE_MATCH=first["ETag"])
@@ -369,7 +370,7 @@ def test_the_player_view_ignores_another_players_reservation_and_its_expiry(api,
 
 def test_the_player_view_changes_when_the_player_is_kicked_from_a_reservation(api, member, host, make_session, clock):
     session = make_session(host)
-    services.reservation_create(session_id=session.pk, actor=host, player_uid=member.uid)
+    reservation_create(session_id=session.pk, actor=host, player_uid=member.uid)
     first = api.as_(member).get(f"/api/v1/players/{member.uid}/sessions")
     assert first.json()["sessions"]["default"]["reservedSessions"] == [str(session.uid)]
     clock.advance(seconds=5)

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from players_app.services import default_group
-from sessions_app import services
 from sessions_app.models import PERM_CUSTOMISE, GameSession
+from sessions_app.services.membership import session_join
 
 from .factories import ChartFactory
 
@@ -43,7 +43,7 @@ def test_a_token_issued_after_customise_session_is_taken_from_players_is_refused
 
 def test_a_session_star_member_scores_its_own_and_reports_another_members(api, make_session, host, game_server, chart):
     session = make_session(host)
-    services.session_join(session_id=session.pk, actor=game_server)  # a member here, not in `other`
+    session_join(session_id=session.pk, actor=game_server)  # a member here, not in `other`
     other = make_session(host)
 
     as_member = api.as_(game_server).post(

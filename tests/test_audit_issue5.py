@@ -14,8 +14,11 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from players_app.models import Player
-from sessions_app import demo, services
+from sessions_app import demo
 from sessions_app.models import GameSession, Invite, InviteState, Membership, Reservation
+from sessions_app.services.invites import invite_create, reservation_create
+from sessions_app.services.lifecycle import close_due_sessions, session_close
+from sessions_app.services.membership import session_join
 from sessions_project.times import iso
 
 from .factories import PlayerFactory
@@ -35,7 +38,7 @@ def row(session) -> GameSession:
 
 
 def _close_with_grace(host, session) -> None:
-    services.session_close(session_id=session.pk, actor=host, close_after=30)
+    session_close(session_id=session.pk, actor=host, close_after=30)
 
 
 def _let_it_idle(host, session) -> None:
@@ -50,8 +53,8 @@ def test_past_its_deadline_a_session_reads_closed_on_every_other_route(
     document, the member filter, invites, reservations, team moves and kicks. None of them
     writes: the row still says what it said, and `version` has not moved."""
     session = make_session(host, num_teams=2, idle_timeout=0 if start_deadline is _close_with_grace else 30)
-    services.session_join(session_id=session.pk, actor=member)
-    invite = services.invite_create(session_id=session.pk, actor=host, player_uid=outsider.uid)
+    session_join(session_id=session.pk, actor=member)
+    invite = invite_create(session_id=session.pk, actor=host, player_uid=outsider.uid)
     start_deadline(host, session)
     session = row(session)
     deadline = session.due_at()
@@ -82,9 +85,9 @@ def test_past_its_deadline_a_session_reads_closed_on_every_other_route(
 def test_on_a_closing_session_every_way_of_joining_is_409(api, host, member, outsider, make_session):
     """Invite accepted, a reserved place used, a GET join: "every join gets 409"."""
     session = make_session(host)
-    invite = services.invite_create(session_id=session.pk, actor=host, player_uid=outsider.uid)
-    services.reservation_create(session_id=session.pk, actor=host, player_uid=member.uid)
-    services.session_close(session_id=session.pk, actor=host, close_after=600)
+    invite = invite_create(session_id=session.pk, actor=host, player_uid=outsider.uid)
+    reservation_create(session_id=session.pk, actor=host, player_uid=member.uid)
+    session_close(session_id=session.pk, actor=host, close_after=600)
     version = row(session).version
 
     accept = api.as_(outsider).post(f"/api/v1/invites/{invite.pk}/accept")
@@ -106,7 +109,7 @@ def test_on_a_closing_session_every_way_of_joining_is_409(api, host, member, out
 
 def test_what_does_not_move_version_does_not_keep_a_session_alive(api, host, member, make_session, clock):
     session = make_session(host, name="Same name", idle_timeout=60)
-    services.session_join(session_id=session.pk, actor=member)
+    session_join(session_id=session.pk, actor=member)
     version = row(session).version
     clock.advance(seconds=50)
 
@@ -169,7 +172,7 @@ def test_the_sweeper_skips_a_session_a_service_holds_and_a_later_run_closes_it(m
 
     def sweep() -> None:
         try:
-            swept.append(services.close_due_sessions())
+            swept.append(close_due_sessions())
         except BaseException as exc:  # reported below
             errors.append(exc)
         finally:
@@ -192,8 +195,8 @@ def test_the_sweeper_skips_a_session_a_service_holds_and_a_later_run_closes_it(m
     assert not blocked, "the sweeper waited for a row another transaction holds"
     assert [s.pk for s in swept[0]] == [free.pk]
     assert row(held).status == "open"  # skipped, and still reads as closed (it is due)
-    assert [s.pk for s in services.close_due_sessions()] == [held.pk]
-    assert services.close_due_sessions() == []
+    assert [s.pk for s in close_due_sessions()] == [held.pk]
+    assert close_due_sessions() == []
     assert {row(s).version for s in (held, free)} == {0}
 
 

@@ -25,7 +25,6 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from players_app.models import Player
-from sessions_app import services
 from sessions_app.models import (
     Chart,
     GameSession,
@@ -38,6 +37,9 @@ from sessions_app.models import (
     Song,
     Team,
 )
+from sessions_app.services.invites import invite_create, reservation_create
+from sessions_app.services.lifecycle import session_close
+from sessions_app.services.membership import session_join
 from sessions_project.times import iso
 
 from .conftest import SESSIONS, change_url
@@ -203,10 +205,10 @@ def test_every_change_made_in_admin_is_in_the_admin_log(
     operator_client, operator, host, member, outsider, make_session
 ):
     session = make_session(host, idle_timeout=0)
-    services.session_join(session_id=session.pk, actor=member)
-    invite = services.invite_create(session_id=session.pk, actor=host, player_uid=outsider.uid)
+    session_join(session_id=session.pk, actor=member)
+    invite = invite_create(session_id=session.pk, actor=host, player_uid=outsider.uid)
     reserved = PlayerFactory(username="reserved")
-    reservation = services.reservation_create(session_id=session.pk, actor=host, player_uid=reserved.uid)
+    reservation = reservation_create(session_id=session.pk, actor=host, player_uid=reserved.uid)
     graceful = make_session(host, idle_timeout=0)
 
     def act(path, action, pks, **extra):
@@ -239,7 +241,7 @@ def test_deleting_a_player_in_admin_logs_what_it_did_to_its_sessions(
 ):
     """The player's sessions change too (host handed over, version bumped): their History says so."""
     session = make_session(host)
-    services.session_join(session_id=session.pk, actor=member)
+    session_join(session_id=session.pk, actor=member)
 
     response = operator_client.post(f"/admin/players_app/player/{host.pk}/delete/", {"post": "yes"})
 
@@ -270,7 +272,7 @@ def test_sessions_filter_by_visibility_type_workspace_host_and_dates(
     operator_client, host, game_server, make_session, clock
 ):
     old = make_session(host, visibility="private", type="ranked", workspace_id="eu-1")
-    services.session_close(session_id=old.pk, actor=host, close_after=0)
+    session_close(session_id=old.pk, actor=host, close_after=0)
     clock.advance(days=3)
     new = make_session(host, workspace_id="eu-10")
     system = make_session(game_server, host_uid=None, users=[])
@@ -347,7 +349,7 @@ def test_the_session_form_cannot_set_closing(operator_client, host, make_session
 
 def test_the_csv_export_shows_the_status_as_of_now_and_never_a_password(operator_client, host, make_session, clock):
     due = make_session(host, name="Due", password="s3cret-pass")
-    closing = services.session_close(session_id=due.pk, actor=host, close_after=30)
+    closing = session_close(session_id=due.pk, actor=host, close_after=30)
     clock.advance(seconds=31)  # past closesAt: closed, though not swept
 
     response = operator_client.post(SESSIONS, {"action": "export_csv", "_selected_action": [due.pk]})

@@ -7,9 +7,10 @@ from datetime import timedelta
 
 import pytest
 
-from sessions_app import services
 from sessions_app.models import GameSession, Invite, InviteState, Membership
-from sessions_app.services import iso
+from sessions_app.services.lifecycle import session_close
+from sessions_app.services.membership import session_join, session_leave
+from sessions_project.times import iso
 
 from .conftest import version_of
 from .factories import PlayerFactory
@@ -79,7 +80,7 @@ def test_the_invited_player_may_read_a_private_session(api, host, member, outsid
 
 def test_invite_refusals(api, host, member, outsider, make_session):
     session = make_session(host)
-    services.session_join(session_id=session.pk, actor=member)
+    session_join(session_id=session.pk, actor=member)
     before = version_of(session)
 
     unknown = api.as_(host).post(
@@ -125,7 +126,7 @@ def test_after_an_invite_expires_the_player_may_be_invited_again(api, host, memb
 
 def test_expires_at_in_the_past_is_400_before_any_409(api, host, member, make_session, clock):
     session = make_session(host)
-    services.session_join(session_id=session.pk, actor=member)
+    session_join(session_id=session.pk, actor=member)
 
     response = invite(api, host, session, member, expiresAt=iso(clock.now - timedelta(seconds=1)))
 
@@ -140,7 +141,7 @@ def test_an_outsider_gets_404_for_a_private_session_before_403(api, host, member
 
 def test_no_invite_into_a_closed_session(api, host, member, make_session):
     session = make_session(host)
-    services.session_close(session_id=session.pk, actor=host, close_after=0)
+    session_close(session_id=session.pk, actor=host, close_after=0)
     response = invite(api, host, session, member)
     assert (response.status_code, response.json()["code"]) == (409, "session_closed")
 
@@ -284,9 +285,9 @@ def test_revoke_by_the_host(api, host, member, make_session):
 
 def test_only_the_current_host_revokes(api, host, member, outsider, make_session):
     session = make_session(host)
-    services.session_join(session_id=session.pk, actor=member)
+    session_join(session_id=session.pk, actor=member)
     invite_id = invite(api, host, session, outsider).json()["id"]
-    services.session_leave(session_id=session.pk, actor=host)  # the host hands over to member
+    session_leave(session_id=session.pk, actor=host)  # the host hands over to member
 
     by_former_host = api.as_(host).delete(f"/api/v1/invites/{invite_id}")
     by_invitee = api.as_(outsider).delete(f"/api/v1/invites/{invite_id}")

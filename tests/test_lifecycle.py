@@ -11,8 +11,11 @@ from urllib.parse import quote
 
 import pytest
 
-from sessions_app import services
 from sessions_app.models import GameSession, Membership, Score, SessionStatus, Team
+from sessions_app.services.lifecycle import TRANSITIONS, check_transition, close_due_sessions, session_close
+from sessions_app.services.membership import session_join
+from sessions_app.services.sessions import session_update
+from sessions_project.errors import Conflict
 from sessions_project.times import iso
 
 from .conftest import row
@@ -29,11 +32,11 @@ def given(make_session, host, status: str, **values) -> GameSession:
     """A session of `host` brought to `status` through the services, as the API would."""
     session = make_session(host, **values)
     if status == "in_progress":
-        services.session_update(session_id=session.pk, actor=host, values={"status": "in_progress"})
+        session_update(session_id=session.pk, actor=host, values={"status": "in_progress"})
     elif status == "closing":
-        services.session_close(session_id=session.pk, actor=host, close_after=600)
+        session_close(session_id=session.pk, actor=host, close_after=600)
     elif status == "closed":
-        services.session_close(session_id=session.pk, actor=host, close_after=0)
+        session_close(session_id=session.pk, actor=host, close_after=0)
     return row(session)
 
 
@@ -132,7 +135,7 @@ def test_setting_the_current_status_changes_nothing(api, host, make_session, clo
 
 def test_a_member_of_a_hosted_session_may_not_change_its_status(api, host, member, make_session):
     session = given(make_session, host, "open")
-    services.session_join(session_id=session.pk, actor=member)
+    session_join(session_id=session.pk, actor=member)
 
     response = api.as_(member).patch(url(session), {"status": "in_progress"}, format="json")
 
@@ -173,14 +176,14 @@ def test_check_transition_is_the_one_table(host):
     for current in statuses:
         for target in statuses:
             for via in ("update", "close", "system"):
-                allowed = via in services.TRANSITIONS.get((current, target), ()) or (
+                allowed = via in TRANSITIONS.get((current, target), ()) or (
                     via == "update" and current == target and target != "closing"
                 )
                 if allowed:
-                    services.check_transition(current, target, via)
+                    check_transition(current, target, via)
                 else:
-                    with pytest.raises(services.Conflict) as caught:
-                        services.check_transition(current, target, via)
+                    with pytest.raises(Conflict) as caught:
+                        check_transition(current, target, via)
                     assert caught.value.extra["status"] == current
 
 
@@ -241,8 +244,8 @@ def test_a_malformed_close_after_is_400_even_on_a_closed_session(api, host, make
 
 def test_nobody_joins_or_leaves_a_closed_session(api, host, member, outsider, make_session):
     session = given(make_session, host, "open")
-    services.session_join(session_id=session.pk, actor=member)
-    services.session_close(session_id=session.pk, actor=host, close_after=0)
+    session_join(session_id=session.pk, actor=member)
+    session_close(session_id=session.pk, actor=host, close_after=0)
     version = row(session).version
 
     join = api.as_(outsider).post(url(session, "/join"), format="json")
@@ -314,7 +317,7 @@ def test_close_after_out_of_range_or_malformed_is_400(api, host, make_session, c
 
 def test_close_checks_who_before_the_input(api, host, member, make_session):
     session = given(make_session, host, "open")
-    services.session_join(session_id=session.pk, actor=member)
+    session_join(session_id=session.pk, actor=member)
 
     assert api.as_(member).delete(url(session, "?closeAfter=abc")).status_code == 403
     assert api.as_(member).delete(url(session, "?closeAfter=30")).status_code == 403
@@ -354,8 +357,8 @@ def test_delete_without_close_after_deletes(api, host, make_session):
 
 def test_nobody_joins_a_closing_session_but_members_may_leave(api, host, member, outsider, make_session):
     session = given(make_session, host, "open")
-    services.session_join(session_id=session.pk, actor=member)
-    services.session_close(session_id=session.pk, actor=host, close_after=600)
+    session_join(session_id=session.pk, actor=member)
+    session_close(session_id=session.pk, actor=host, close_after=600)
     version = row(session).version
 
     newcomer = api.as_(outsider).post(url(session, "/join"), format="json")
@@ -386,8 +389,8 @@ def test_the_last_member_leaving_a_closing_hosted_session_closes_it(api, host, m
 
 def test_after_closes_at_the_session_reads_as_closed_everywhere(api, host, member, outsider, make_session, clock):
     session = given(make_session, host, "open")
-    services.session_join(session_id=session.pk, actor=member)
-    closing = services.session_close(session_id=session.pk, actor=host, close_after=30)
+    session_join(session_id=session.pk, actor=member)
+    closing = session_close(session_id=session.pk, actor=host, close_after=30)
     clock.advance(seconds=29)
     assert api.as_(host).get(url(session)).json()["status"] == "closing"
     clock.advance(seconds=1)  # exactly closesAt: due
@@ -424,11 +427,11 @@ def test_after_closes_at_the_session_reads_as_closed_everywhere(api, host, membe
 
 def test_the_sweeper_records_the_close_without_moving_version(api, host, make_session, clock):
     session = given(make_session, host, "open")
-    closing = services.session_close(session_id=session.pk, actor=host, close_after=30)
+    closing = session_close(session_id=session.pk, actor=host, close_after=30)
     clock.advance(seconds=45)
     before = api.as_(host).get(url(session)).json()
 
-    closed = services.close_due_sessions()
+    closed = close_due_sessions()
 
     assert [s.pk for s in closed] == [session.pk]
     after = row(session)
@@ -439,7 +442,7 @@ def test_the_sweeper_records_the_close_without_moving_version(api, host, make_se
         closing.date_modified,
     )
     assert api.as_(host).get(url(session)).json() == before
-    assert services.close_due_sessions() == []
+    assert close_due_sessions() == []
 
 
 def test_a_join_on_a_due_session_does_not_move_version(api, host, outsider, make_session, clock):
@@ -471,7 +474,7 @@ def test_an_idle_session_reads_as_closed_at_its_idle_deadline(api, host, make_se
         session.version,
     )
     assert count == {"count": 0}
-    services.close_due_sessions()
+    close_due_sessions()
     after = row(session)
     assert (after.status, after.closed_at, after.version) == (
         "closed",
@@ -483,7 +486,7 @@ def test_an_idle_session_reads_as_closed_at_its_idle_deadline(api, host, make_se
 def test_a_write_keeps_a_session_from_going_idle(api, host, member, make_session, clock):
     session = given(make_session, host, "open", idle_timeout=60)
     clock.advance(seconds=50)
-    services.session_join(session_id=session.pk, actor=member)  # a write: moves version
+    session_join(session_id=session.pk, actor=member)  # a write: moves version
     clock.advance(seconds=59)
 
     assert api.as_(host).get(url(session)).json()["status"] == "open"
@@ -518,7 +521,7 @@ def test_idle_timeout_zero_never_goes_idle(api, host, make_session, clock):
     clock.advance(days=3650)
 
     assert api.as_(host).get(url(session)).json()["status"] == "open"
-    assert services.close_due_sessions() == []
+    assert close_due_sessions() == []
     assert (row(session).status, row(session).idle_deadline) == ("open", None)
 
 
@@ -541,7 +544,7 @@ def test_a_system_session_goes_idle_and_a_member_keeps_it_alive(api, game_server
 
     assert api.as_(member).get(url(idle)).json()["status"] == "closed"
     assert api.as_(member).get(url(kept)).json()["status"] == "open"
-    assert [s.pk for s in services.close_due_sessions()] == [idle.pk]
+    assert [s.pk for s in close_due_sessions()] == [idle.pk]
 
 
 def test_the_host_sets_the_idle_timeout_on_update(api, host, make_session, clock):
@@ -620,7 +623,7 @@ def test_a_heartbeat_on_a_closing_session_is_allowed(api, host, make_session):
 
 def test_a_member_of_a_hosted_session_may_not_heartbeat(api, host, member, make_session, clock):
     session = given(make_session, host, "open", idle_timeout=60)
-    services.session_join(session_id=session.pk, actor=member)
+    session_join(session_id=session.pk, actor=member)
     deadline = row(session).idle_deadline
     clock.advance(seconds=10)
 
@@ -703,7 +706,7 @@ def test_every_closed_session_shows_when_it_closed(api, host, make_session, cloc
 
     expected = close(api, host, session, clock)
     if swept:
-        services.close_due_sessions()
+        close_due_sessions()
 
     body = api.as_(host).get(url(session)).json()
     assert (body["status"], body["closedAt"]) == ("closed", iso(expected))
@@ -719,12 +722,12 @@ def test_a_system_session_stays_open_when_its_last_member_leaves(api, game_serve
 
 def test_a_closed_session_keeps_its_history(api, host, member, make_session, clock):
     session = given(make_session, host, "open", num_teams=2, team_size=2, idle_timeout=60)
-    services.session_join(session_id=session.pk, actor=member)
+    session_join(session_id=session.pk, actor=member)
     membership = Membership.objects.get(session=session, player=member)
     ScoreFactory(session=session, player=member)
     before = api.as_(host).get(url(session)).json()
     clock.advance(seconds=61)
-    services.close_due_sessions()
+    close_due_sessions()
 
     body = api.as_(host).get(url(session)).json()
 

@@ -8,9 +8,10 @@ from datetime import timedelta
 
 import pytest
 
-from sessions_app import services
 from sessions_app.models import GameSession, Membership, Reservation
-from sessions_app.services import iso
+from sessions_app.services.lifecycle import session_close
+from sessions_app.services.membership import session_join
+from sessions_project.times import iso
 
 from .factories import PlayerFactory
 
@@ -111,7 +112,7 @@ def test_an_expired_reservation_frees_its_place_without_any_job(api, host, membe
 
 def test_reservation_refusals(api, host, member, outsider, make_session, clock):
     session = make_session(host, num_teams=1, team_size=3)
-    services.session_join(session_id=session.pk, actor=member)
+    session_join(session_id=session.pk, actor=member)
     third = PlayerFactory()
     assert reserve(api, host, session, third).status_code == 201
 
@@ -137,9 +138,9 @@ def test_reservation_refusals(api, host, member, outsider, make_session, clock):
 
 def test_no_reservation_in_a_closing_or_closed_session(api, host, member, make_session):
     closing = make_session(host)
-    services.session_close(session_id=closing.pk, actor=host, close_after=60)
+    session_close(session_id=closing.pk, actor=host, close_after=60)
     closed = make_session(host)
-    services.session_close(session_id=closed.pk, actor=host, close_after=0)
+    session_close(session_id=closed.pk, actor=host, close_after=0)
 
     for session, status in ((closing, "closing"), (closed, "closed")):
         response = reserve(api, host, session, member)
@@ -211,7 +212,7 @@ def test_the_host_a_game_server_or_the_player_cancels(api, host, member, game_se
 
 def test_cancel_refusals(api, host, member, outsider, make_session, clock):
     session = make_session(host)
-    services.session_join(session_id=session.pk, actor=outsider)
+    session_join(session_id=session.pk, actor=outsider)
     reservation_id = reserve(api, host, session, member, expiresAt=iso(clock.now + timedelta(seconds=30))).json()["id"]
     url = f"/api/v1/sessions/{session.uid}/reservations"
 

@@ -18,10 +18,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from sessions_app import permissions, scores
+from sessions_app import permissions
 from sessions_app.filters import ChartFilterSet, SongFilterSet
 from sessions_app.models import Chart, GameSession, Score, Song, row_visible_to
-from sessions_app.scores import MAX_ID
+from sessions_app.services import scores
+from sessions_app.services.scores import MAX_ID
 from sessions_project.errors import NotFound
 from sessions_project.pagination import PAGING_PARAMETERS, LimitSkipPagination
 from sessions_project.query import DeclaredQueryParametersMixin
