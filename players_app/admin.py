@@ -13,7 +13,7 @@ from django.contrib.auth.forms import AdminPasswordChangeForm, AdminUserCreation
 from django.core.exceptions import ValidationError
 from django.db.models import Q
 
-from sessions_app.admin import AdminActor, CascadesSessionPartsMixin, UidSearchMixin, kickable_q
+from sessions_app.admin.mixins import AdminActor, CascadesSessionPartsMixin, UidSearchMixin, kickable_q
 from sessions_app.models import LIVE_STATUSES, GameSession
 from sessions_app.services import membership
 from sessions_project.errors import DomainError, TooManyRequests

@@ -22,8 +22,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from players_app.models import Player
-from sessions_app.admin import AdminActor
-from sessions_app.dashboard import build_dashboard
+from sessions_app.admin.dashboard import build_dashboard
+from sessions_app.admin.mixins import AdminActor
 from sessions_app.models import (
     PERM_CUSTOMISE,
     PERM_TRUNCATE,
