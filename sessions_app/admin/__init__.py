@@ -13,7 +13,7 @@ Every action calls the services (sessions_app/services/), one call per selected 
 
 from django.contrib import admin
 
-from . import catalog, membership, sessions  # noqa: F401  (registers their admins)
+from . import catalog, membership, players, sessions  # noqa: F401  (registers their admins)
 
 admin.site.site_header = "Session service admin"
 admin.site.site_title = "Session service"

@@ -9,8 +9,9 @@ import uuid
 from django.contrib import admin
 from django.db.models import Q
 
+from sessions_project.admin_mixins import NulSafeMixin, UidSearchMixin
+
 from ..models import Chart, Score, Song
-from .mixins import NulSafeMixin, UidSearchMixin
 
 
 class ChartInline(admin.TabularInline):

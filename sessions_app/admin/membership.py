@@ -14,6 +14,8 @@ from django.db.models import Count, Q
 from django.urls import reverse
 from django.utils.html import format_html
 
+from sessions_project.admin_mixins import UidSearchMixin
+
 from ..models import Invite, JoinPasswordFailure, Membership, PlayerSessionsStamp, Reservation, Team
 from ..services import invites, membership
 from .mixins import (
@@ -22,7 +24,6 @@ from .mixins import (
     AdminActor,
     ReadOnlyMixin,
     ServiceActionMixin,
-    UidSearchMixin,
     ViewOnlyAdmin,
     plural,
 )

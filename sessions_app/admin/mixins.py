@@ -1,6 +1,7 @@
 """What the session admins share: `AdminActor` (a staff member as the services' actor),
-`ServiceActionMixin` (an action is one service call per row), the search, NUL and read-only
-mixins, `kickable_q`, a text-box list filter and the formula-safe CSV writer.
+`ServiceActionMixin` (an action is one service call per row), the read-only mixins,
+`kickable_q`, a text-box list filter and the formula-safe CSV writer. The search and NUL
+mixins every app's admin uses are in sessions_project/admin_mixins.py.
 
 Also used by the player admin that sessions_app registers (admin/players.py).
 """
@@ -8,24 +9,21 @@ Also used by the player admin that sessions_app registers (admin/players.py).
 from __future__ import annotations
 
 import csv
-import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from django.contrib import admin, messages
-from django.contrib.admin.views.main import ERROR_FLAG
 from django.db.models import Exists, OuterRef, Q
-from django.http import HttpResponseRedirect, QueryDict
+from django.http import QueryDict
 
 from players_app.models import Player
+from sessions_project.admin_mixins import NulSafeMixin
 from sessions_project.errors import DomainError
 
 from ..models import SCOPE_ANY, Invite, JoinPasswordFailure, Membership, PlayerSessionsStamp, Reservation, Team, perm
 
 CHANGE_SESSION = "sessions_app.change_gamesession"
-
-
 SESSION_PARTS = (Membership, Team, Invite, Reservation, JoinPasswordFailure, PlayerSessionsStamp)
 
 
@@ -107,32 +105,6 @@ class ServiceActionMixin:
         """One message per distinct refusal, not one per row (an action may touch thousands)."""
         for detail, count in refusals.items():
             self.message_user(request, f"{plural(count, noun)} not {verb}: {detail}", messages.ERROR)
-
-
-class NulSafeMixin:
-    """PostgreSQL refuses NUL characters in text: a change list whose parameters hold one
-    gets Django's "invalid lookup" page (?e=1) instead of a database error."""
-
-    def changelist_view(self, request, extra_context=None):
-        if any("\x00" in key or "\x00" in value for key, values in request.GET.lists() for value in values):
-            return HttpResponseRedirect(f"{request.path}?{ERROR_FLAG}=1")
-        return super().changelist_view(request, extra_context)
-
-
-class UidSearchMixin(NulSafeMixin):
-    """A search term that is a UUID matches the uid columns exactly (an index lookup); any
-    other term searches `search_fields`. Typing a uid never scans a table casting UUIDs to
-    text, and a partial uid never fails."""
-
-    def uid_search_q(self, value: uuid.UUID) -> Q:
-        return Q(uid=value)
-
-    def get_search_results(self, request, queryset, search_term):
-        try:
-            value = uuid.UUID(search_term.strip())
-        except ValueError:
-            return super().get_search_results(request, queryset, search_term)
-        return queryset.filter(self.uid_search_q(value)), False
 
 
 class CascadesSessionPartsMixin:

@@ -31,6 +31,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from players_app.models import Player
+from sessions_project.admin_mixins import UidSearchMixin
 from sessions_project.times import iso
 
 from ..api.serializers import effective_status
@@ -46,7 +47,6 @@ from .mixins import (
     FormulaSafeWriter,
     ServiceActionMixin,
     TextInputFilter,
-    UidSearchMixin,
     kickable_q,
     plural,
 )

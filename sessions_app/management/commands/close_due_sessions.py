@@ -5,8 +5,8 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
 
-from sessions_app.management.arguments import positive_int
 from sessions_app.services import lifecycle
+from sessions_project.commands import positive_int
 from sessions_project.times import iso
 
 
