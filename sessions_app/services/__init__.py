@@ -22,6 +22,6 @@ pending, active) is a QuerySet method in sessions_app/models.py; a read that com
 (the player's sessions view) lives in sessions_app/reads.py. Neither writes.
 
 Every workflow locks the session row before the rows that hang on it (teams, members,
-invites, reservations) and raises the players' view stamps last, once per transaction, in
-uid order; each module's docstring states its own order.
+invites, reservations) and before the players' view stamps, which go in uid order; each
+module's docstring states its own order.
 """

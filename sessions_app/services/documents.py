@@ -7,9 +7,9 @@ close that is due (not a write: `version` does not move), the workflow changes t
 hang on the session, and `session_commit` re-renders `users`, `teams` and `invited` and bumps
 `version` by exactly one.
 
-Lock order: the session row first, then the rows that hang on it (teams, members, invites,
-reservations); the players' view stamps (PlayerSessionsStamp) last, written once per
-transaction in uid order by `touch_player_views`.
+Lock order: the session row first (`lock_session`), then the rows that hang on it (teams,
+members, invites, reservations), then the players' view stamps (PlayerSessionsStamp), which
+`touch_player_views` upserts in uid order.
 """
 
 from __future__ import annotations

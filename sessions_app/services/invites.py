@@ -2,10 +2,11 @@
 and reservations (create, cancel), with the pending-invite quota of a session
 (QUOTA_PENDING_INVITES_PER_SESSION; 0: none, session:* exempt).
 
-Lock order: the session row (`documents.lock_session`), then the invite row (invites are
-looked up unlocked, their session locked, then the invite locked) or the reservations, then
-the players' view stamps. Accepting an invite joins through `membership.session_join` inside
-the same transaction, which locks the same session row again.
+Lock order: the session row first (`documents.lock_session`), then the invite row (an
+invite is looked up unlocked, its session locked, then the invite locked) or the session's
+reservations, and the players' view stamps (`documents.touch_player_views`, in uid order).
+Accepting an invite joins through `membership.session_join` inside the same transaction,
+which locks the same session row again.
 """
 
 from __future__ import annotations

@@ -3,11 +3,12 @@ a grace period), heartbeats, the sweeper that records due time-driven closes, an
 operators' workflows over many sessions: purging closed ones and counting what is there
 (`purge_sessions`, `session_stats` and `close_due_sessions` commands).
 
-Lock order: close and heartbeat lock the session row (`documents.lock_session`) and then
-raise the players' view stamps. The sweeper and the purge lock session rows in pk order, a
-batch per transaction (skipping rows another transaction holds, where the database can), and
-write the batch's view stamps once, in uid order; the sweeper then deletes expired
-reservations (raising their holders' stamps) in a transaction of its own.
+Lock order: close and heartbeat lock the session row (`documents.lock_session`), then raise
+the players' view stamps (a heartbeat only when it settles a due close). The sweeper and
+the purge lock session rows in pk order, a batch per transaction (skipping rows another
+transaction holds, where the database can), and write the batch's view stamps once, in uid
+order; the sweeper then deletes expired reservations (raising their holders' stamps) in a
+transaction of its own.
 """
 
 from __future__ import annotations

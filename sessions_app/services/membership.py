@@ -1,8 +1,9 @@
 """Membership: join (with the join password and its throttles), leave, teams (choosing,
 moving, resizing) and kicks, with the host hand-over when the host goes.
 
-Lock order: the session row (`documents.lock_session`), then its teams, members,
-reservations and invites, then the players' view stamps (in `documents.session_commit`).
+Lock order: the session row first (`documents.lock_session`), then the rows that hang on it
+(teams, members, reservations, invites) and the players' view stamps
+(`documents.touch_player_views`, in uid order).
 A password check runs before the join's transaction, in its own: it locks the same session
 row while it reads the throttle and records a failure, so one session's guesses are judged
 one at a time.

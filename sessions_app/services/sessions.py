@@ -4,10 +4,11 @@ live-session quota of a host (QUOTA_LIVE_SESSIONS_PER_HOST; 0: none, session:* e
 Rendering and committing the document is `documents.session_commit`; teams and join
 passwords are `membership`'s, the `invited` list `invites`', status transitions `lifecycle`'s.
 
-Lock order: create locks the host's player row (live-session quota) before it inserts the
-session; update locks the session row (`documents.lock_session`), then its teams and members
-(resizing), then a new host's player row (quota), then invites; delete and truncate lock the
-session rows (truncate in pk order), then raise the players' view stamps, then delete.
+Lock order: create locks the creator's player row (live-session quota, when it applies),
+then writes the new session's rows, then the players' view stamps. Update locks the session
+row (`documents.lock_session`), then a new host's player row (quota), then its teams and
+members (resizing), then invites, then the view stamps. Delete and truncate lock the session
+rows (truncate in pk order), raise the view stamps, then delete.
 """
 
 from __future__ import annotations
