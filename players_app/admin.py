@@ -1,10 +1,12 @@
-"""Players in admin: Django's user admin, with the player's uid, the default group and the
-sessions' workflows when a player is deleted."""
+"""Players in admin: Django's user admin, with the player's uid and the default group.
+
+What the player admin does about sessions (a deleted player first leaves its live sessions
+through the session workflows) is added by sessions_app, which registers a subclass of this
+PlayerAdmin (sessions_app/admin/players.py): players_app imports nothing from sessions_app."""
 
 from __future__ import annotations
 
 import uuid
-from collections import Counter
 
 from django.contrib import admin, messages
 from django.contrib.admin.forms import AdminAuthenticationForm
@@ -13,10 +15,8 @@ from django.contrib.auth.forms import AdminPasswordChangeForm, AdminUserCreation
 from django.core.exceptions import ValidationError
 from django.db.models import Q
 
-from sessions_app import services as session_services
-from sessions_app.admin import AdminActor, CascadesSessionPartsMixin, UidSearchMixin, kickable_q
-from sessions_app.models import LIVE_STATUSES, GameSession
-from sessions_project.errors import DomainError, TooManyRequests
+from sessions_project.admin_mixins import UidSearchMixin
+from sessions_project.errors import TooManyRequests
 from sessions_project.throttling import client_address
 
 from . import services
@@ -64,7 +64,7 @@ class PlayerPasswordChangeForm(AdminPasswordChangeForm):
 
 
 @admin.register(Player)
-class PlayerAdmin(CascadesSessionPartsMixin, UidSearchMixin, UserAdmin):
+class PlayerAdmin(UidSearchMixin, UserAdmin):
     form = PlayerChangeForm
     add_form = PlayerCreationForm
     change_password_form = PlayerPasswordChangeForm
@@ -112,37 +112,6 @@ class PlayerAdmin(CascadesSessionPartsMixin, UidSearchMixin, UserAdmin):
         if not change:
             # As `player_create` does for the API: every new player is in the Players group.
             form.instance.groups.add(default_group())
-
-    def delete_model(self, request, obj):
-        self._leave_live_sessions(request, [obj])
-        super().delete_model(request, obj)
-
-    def delete_queryset(self, request, queryset):
-        self._leave_live_sessions(request, list(queryset))
-        super().delete_queryset(request, queryset)
-
-    def _leave_live_sessions(self, request, players: list[Player]) -> None:
-        """Kick the players from their live sessions through `session_kick` first, so host
-        hand-over, the session documents and `version` move as they would over the API.
-        Closed sessions keep their history as it was."""
-        actor = AdminActor(request.user)
-        failures: Counter = Counter()
-        for player in players:
-            present = kickable_q(player)
-            live = GameSession.objects.filter(present, status__in=LIVE_STATUSES).exclude(GameSession.objects.due_q())
-            for session_id in list(live.values_list("pk", flat=True)):
-                try:
-                    session = session_services.session_kick(session_id=session_id, actor=actor, player_uid=player.uid)
-                except DomainError as exc:
-                    failures[exc.detail] += 1
-                    continue
-                # The session changed too (host hand-over, version): its History says why.
-                message = f"Removed player {player.username} ({player.uid}): the player was deleted (admin action)."
-                self.log_change(request, session, message)
-        for detail, count in failures.items():
-            self.message_user(
-                request, f"{count} session(s) could not remove the player first: {detail}", messages.WARNING
-            )
 
     def uid_search_q(self, value: uuid.UUID) -> Q:
         return Q(uid=value)

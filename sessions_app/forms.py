@@ -1,7 +1,7 @@
 """Admin forms over the session services: they collect input, and the services decide.
 
 `SessionAdminForm` validates like any model form, then hands what changed to
-`services.session_create` / `services.session_update` as its last validation step, so a
+`sessions.session_create` / `sessions.session_update` as its last validation step, so a
 refusal from the domain (full, invalid transition, stale version...) shows on the form as an
 error instead of a 500, and the services stay the only code that writes a session.
 """
@@ -17,9 +17,9 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from players_app.models import Player
 from sessions_project.errors import DomainError
 
-from . import services
 from .api.serializers import MAX_IDLE_TIMEOUT, MAX_TEAM_SIZE, MAX_TEAMS, SessionInputSerializer
 from .models import GameSession
+from .services import lifecycle, sessions
 
 # Form fields the services take as they are (the API's snake_case names).
 SERVICE_FIELDS = (
@@ -95,7 +95,7 @@ class SessionAdminForm(forms.ModelForm):
                 fields[name].widget.attrs["max"] = maximum
         if self.instance.pk is None:
             if "status" in fields:
-                fields["status"].choices = [(s.value, s.label) for s in services.CREATE_STATUSES]
+                fields["status"].choices = [(s.value, s.label) for s in sessions.CREATE_STATUSES]
             if "idle_timeout" in fields:
                 fields["idle_timeout"].initial = settings.SESSION_IDLE_TIMEOUT
         elif "expected_version" in fields:
@@ -153,9 +153,9 @@ class SessionAdminForm(forms.ModelForm):
         values = self.service_values()
         try:
             if self.instance.pk is None:
-                self.committed = services.session_create(actor=self.actor, values=values)
+                self.committed = sessions.session_create(actor=self.actor, values=values)
             elif values:
-                self.committed = services.session_update(
+                self.committed = sessions.session_update(
                     session_id=self.instance.pk,
                     actor=self.actor,
                     values=values,
@@ -186,9 +186,9 @@ class CloseForm(forms.Form):
     seconds = forms.IntegerField(
         label="Close after (seconds)",
         min_value=0,
-        max_value=services.CLOSE_AFTER_MAX,
+        max_value=lifecycle.CLOSE_AFTER_MAX,
         initial=0,
-        help_text=f"0 closes now; 1 to {services.CLOSE_AFTER_MAX} puts the session in closing until then.",
+        help_text=f"0 closes now; 1 to {lifecycle.CLOSE_AFTER_MAX} puts the session in closing until then.",
     )
 
     def __init__(self, *args, minimum: int = 0, **kwargs):
@@ -198,7 +198,7 @@ class CloseForm(forms.Form):
             field.initial = 60
             field.validators.append(MinValueValidator(minimum))
             field.widget.attrs["min"] = minimum
-            field.help_text = f"{minimum} to {services.CLOSE_AFTER_MAX}: the session is closing until then."
+            field.help_text = f"{minimum} to {lifecycle.CLOSE_AFTER_MAX}: the session is closing until then."
 
 
 class KickForm(forms.Form):

@@ -2,7 +2,7 @@
 
 The tables (Membership, Team, Invite) are the truth. A session row also carries its rendered
 `users`, `teams` and `invited` members (`users_doc`, `teams_doc`, `invites_doc`), rewritten by
-`services.session_commit` in the same transaction as every change that moves `version`: a
+`services.documents.session_commit` in the same transaction as every change that moves `version`: a
 session document is then one row, so reads cost one query whatever a session holds.
 """
 
@@ -331,7 +331,7 @@ class PlayerSessionsStamp(models.Model):
     """When a write last changed what a player's sessions view (seed 003) shows.
 
     A removal (leave, kick, cancel, close, delete) leaves no row to date it, so every write
-    that changes a player's view raises this stamp (`services.touch_player_views`). Changes by
+    that changes a player's view raises this stamp (`services.documents.touch_player_views`). Changes by
     time alone (an invite or reservation expiring, a session passing its deadline) are dated
     at read from the rows, and raise the stamp when a write records or deletes those rows.
     Keyed by the player's uid, the name session documents use, so no lookup is needed."""

@@ -10,8 +10,9 @@ from django.contrib.auth.models import Permission
 from rest_framework.test import APIClient
 
 from players_app.authentication import TokenPlayer, player_claims
-from sessions_app import services
 from sessions_app.models import PERM_TRUNCATE, SCOPE_ANY, SCOPE_READ_PLAYER_ANY, GameSession
+from sessions_app.services.membership import session_join
+from sessions_app.services.sessions import session_create
 
 from .factories import PlayerFactory
 
@@ -137,7 +138,7 @@ def make_session(db):
     """Create a session through the service, as `actor` would over the API."""
 
     def make(actor, **values):
-        return services.session_create(actor=actor, values=values)
+        return session_create(actor=actor, values=values)
 
     return make
 
@@ -146,7 +147,7 @@ def make_session(db):
 def session(make_session, host, member):
     """A public open session of host and member."""
     made = make_session(host)
-    services.session_join(session_id=made.pk, actor=member)
+    session_join(session_id=made.pk, actor=member)
     made.refresh_from_db()
     return made
 

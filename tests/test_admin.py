@@ -24,9 +24,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from players_app.models import Player
-from sessions_app import services
-from sessions_app.admin import AdminActor
-from sessions_app.dashboard import build_dashboard
+from sessions_app.admin.dashboard import build_dashboard
+from sessions_app.admin.mixins import AdminActor
 from sessions_app.models import (
     PERM_CUSTOMISE,
     PERM_TRUNCATE,
@@ -47,6 +46,10 @@ from sessions_app.models import (
     Team,
     perm,
 )
+from sessions_app.services.invites import invite_create, reservation_create
+from sessions_app.services.lifecycle import session_close
+from sessions_app.services.membership import check_join_password, session_join
+from sessions_app.services.sessions import session_update
 from sessions_project.times import iso
 
 from .conftest import SESSIONS, change_url, row
@@ -184,7 +187,7 @@ def test_every_session_part_has_useful_columns_and_reads_related_rows_in_the_pag
 )
 def test_admin_pages_render_for_a_superuser(admin_client, url, host, member, make_session):
     session = make_session(host, num_teams=2)
-    services.session_join(session_id=session.pk, actor=member)
+    session_join(session_id=session.pk, actor=member)
     ScoreFactory(session=session, player=host)
     response = admin_client.get(url)
     assert response.status_code == 200
@@ -192,8 +195,8 @@ def test_admin_pages_render_for_a_superuser(admin_client, url, host, member, mak
 
 def test_change_pages_of_every_part_render(admin_client, host, member, outsider, make_session):
     session = make_session(host, num_teams=2, invited=[str(outsider.uid)])
-    services.session_join(session_id=session.pk, actor=member)
-    services.reservation_create(session_id=session.pk, actor=host, player_uid=str(PlayerFactory().uid))
+    session_join(session_id=session.pk, actor=member)
+    reservation_create(session_id=session.pk, actor=host, player_uid=str(PlayerFactory().uid))
     JoinPasswordFailure.objects.create(session=session, player=outsider)
     score = ScoreFactory(session=session, player=host)
     objects = [
@@ -276,7 +279,7 @@ def test_deleting_a_player_removes_it_from_its_live_sessions_through_the_service
 ):
     """The host leaves by `session_kick`: the host is handed over and `version` moves."""
     session = make_session(host)
-    services.session_join(session_id=session.pk, actor=member)
+    session_join(session_id=session.pk, actor=member)
     version = row(session).version
     response = admin_client.post(f"/admin/players_app/player/{host.pk}/delete/", {"post": "yes"})
     assert response.status_code == 302
@@ -318,7 +321,7 @@ def test_adding_a_session_goes_through_session_create(operator_client, operator,
     assert session.teams_doc[0]["players"] == [str(host.uid)]
     assert session.host_id == host.pk
     assert session.creator_id == operator.pk
-    assert services.check_join_password("s3cret", session.password_hash)
+    assert check_join_password("s3cret", session.password_hash)
     assert "s3cret" not in session.password_hash
     assert (session.version, session.visibility, session.type, session.idle_timeout) == (0, "private", "ranked", 600)
     entry = LogEntry.objects.get(object_id=str(session.pk))
@@ -333,7 +336,7 @@ def test_a_new_session_starts_open_or_in_progress_only(operator_client):
 
 def test_changing_a_session_goes_through_session_update(operator_client, operator, host, member, make_session):
     session = make_session(host, num_teams=2, team_size=2)
-    services.session_join(session_id=session.pk, actor=member)
+    session_join(session_id=session.pk, actor=member)
     page = operator_client.get(change_url(session))
     response = operator_client.post(
         change_url(session), form_data(page, name="Renamed", num_teams="3", host=str(member.pk))
@@ -358,7 +361,7 @@ def test_saving_an_unchanged_form_does_not_bump_the_version(operator_client, hos
 
 def test_teams_that_no_longer_fit_are_a_form_error_not_a_500(operator_client, host, member, make_session):
     session = make_session(host, num_teams=2, team_size=2)
-    services.session_join(session_id=session.pk, actor=member)
+    session_join(session_id=session.pk, actor=member)
     page = operator_client.get(change_url(session))
     response = operator_client.post(change_url(session), form_data(page, num_teams="1", team_size="1"))
     assert response.status_code == 200
@@ -369,7 +372,7 @@ def test_teams_that_no_longer_fit_are_a_form_error_not_a_500(operator_client, ho
 
 def test_reopening_a_closed_session_is_refused_on_the_status_field(operator_client, host, make_session):
     session = make_session(host)
-    services.session_close(session_id=session.pk, actor=host, close_after=0)
+    session_close(session_id=session.pk, actor=host, close_after=0)
     page = operator_client.get(change_url(session))
     response = operator_client.post(change_url(session), form_data(page, status="open"))
     assert response.status_code == 200
@@ -380,7 +383,7 @@ def test_reopening_a_closed_session_is_refused_on_the_status_field(operator_clie
 def test_a_change_made_meanwhile_is_not_overwritten(operator_client, host, member, make_session):
     session = make_session(host)
     page = operator_client.get(change_url(session))
-    services.session_join(session_id=session.pk, actor=member)  # version 0 -> 1 while the form is open
+    session_join(session_id=session.pk, actor=member)  # version 0 -> 1 while the form is open
     response = operator_client.post(change_url(session), form_data(page, name="Too late"))
     assert response.status_code == 200
     assert "version 1, not 0" in str(response.context["adminform"].form.non_field_errors())
@@ -395,7 +398,7 @@ def test_the_join_password_is_write_only(operator_client, host, make_session):
     assert "old-secret" not in html
 
     assert operator_client.post(change_url(session), form_data(page, join_password="new-secret")).status_code == 302
-    assert services.check_join_password("new-secret", row(session).password_hash)
+    assert check_join_password("new-secret", row(session).password_hash)
     assert "new-secret" not in operator_client.get(change_url(session)).content.decode()
 
     page = operator_client.get(change_url(session))
@@ -407,9 +410,9 @@ def test_the_session_page_shows_members_teams_invites_and_reservations(
     operator_client, host, member, outsider, make_session
 ):
     session = make_session(host, num_teams=2, invited=[str(outsider.uid)])
-    services.session_join(session_id=session.pk, actor=member)
+    session_join(session_id=session.pk, actor=member)
     reserved = PlayerFactory(username="reserved")
-    services.reservation_create(session_id=session.pk, actor=host, player_uid=str(reserved.uid))
+    reservation_create(session_id=session.pk, actor=host, player_uid=str(reserved.uid))
     response = operator_client.get(change_url(session))
     inlines = {f.formset.prefix: [form.original for form in f] for f in response.context["inline_admin_formsets"]}
     assert [m.player for m in inlines["memberships"]] == [host, member]
@@ -430,8 +433,8 @@ def test_the_session_page_costs_the_same_queries_whatever_the_session_holds(
     players = bulk_players(40)
     big = make_session(game_server, num_teams=4, users=[str(p.uid) for p in players], host_uid=str(players[0].uid))
     for _ in range(5):
-        services.invite_create(session_id=big.pk, actor=game_server, player_uid=str(PlayerFactory().uid))
-        services.reservation_create(session_id=big.pk, actor=game_server, player_uid=str(PlayerFactory().uid))
+        invite_create(session_id=big.pk, actor=game_server, player_uid=str(PlayerFactory().uid))
+        reservation_create(session_id=big.pk, actor=game_server, player_uid=str(PlayerFactory().uid))
     assert len(row(big).users_doc) == 40
     small_count, _ = count_queries(operator_client, change_url(small))
     big_count, queries = count_queries(operator_client, change_url(big))
@@ -441,7 +444,7 @@ def test_the_session_page_costs_the_same_queries_whatever_the_session_holds(
 def test_deleting_sessions_goes_through_session_delete(operator_client, operator, host, member, make_session):
     """One from its page and two with the delete action, members and teams with them."""
     sessions = [make_session(host, num_teams=2) for _ in range(3)]
-    services.session_join(session_id=sessions[0].pk, actor=member)
+    session_join(session_id=sessions[0].pk, actor=member)
     page = operator_client.post(f"{SESSIONS}{sessions[0].pk}/delete/", {"post": "yes"})
     assert page.status_code == 302
     action = act(operator_client, "delete_selected", sessions[1:], post="yes")
@@ -486,8 +489,8 @@ def test_close_after_asks_for_the_seconds_then_puts_sessions_in_closing(operator
 def test_a_refusal_by_the_service_is_an_error_message(operator_client, host, member, make_session):
     """Kicking a member of a closed session: the service says 409, admin shows it."""
     session = make_session(host)
-    services.session_join(session_id=session.pk, actor=member)
-    services.session_close(session_id=session.pk, actor=host, close_after=0)
+    session_join(session_id=session.pk, actor=member)
+    session_close(session_id=session.pk, actor=host, close_after=0)
     response = act(operator_client, "remove_player", [session], apply="Remove", player=str(member.uid))
     assert response.status_code == 200
     assert any("not changed: The session is closed" in m for m in messages_of(response))
@@ -498,7 +501,7 @@ def test_remove_a_player_offers_the_sessions_players_and_kicks_through_the_servi
     operator_client, host, member, outsider, make_session
 ):
     session = make_session(host)
-    services.session_join(session_id=session.pk, actor=member)
+    session_join(session_id=session.pk, actor=member)
     form_page = act(operator_client, "remove_player", [session])
     assert list(form_page.context["form"].fields["player"].queryset) == [host, member]
 
@@ -513,10 +516,10 @@ def test_remove_a_player_offers_the_sessions_players_and_kicks_through_the_servi
 
 def test_export_csv_streams_the_selected_sessions(operator_client, host, member, make_session, clock):
     first = make_session(host, name="First")
-    services.session_join(session_id=first.pk, actor=member)
+    session_join(session_id=first.pk, actor=member)
     clock.advance(seconds=1)  # the CSV is in creation order
     second = make_session(member, name="Second")
-    services.session_close(session_id=second.pk, actor=member, close_after=0)
+    session_close(session_id=second.pk, actor=member, close_after=0)
     response = operator_client.post(SESSIONS, {"action": "export_csv", "_selected_action": [first.pk, second.pk]})
     assert response["Content-Type"] == "text/csv; charset=utf-8"
     rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
@@ -563,7 +566,7 @@ def test_actions_need_the_change_permission(client, host, make_session):
 
 def test_the_session_page_buttons_close_and_remove_a_player(operator_client, host, member, make_session, clock):
     session = make_session(host)
-    services.session_join(session_id=session.pk, actor=member)
+    session_join(session_id=session.pk, actor=member)
     page = operator_client.get(change_url(session)).content.decode()
     assert f"{SESSIONS}{session.pk}/close/" in page
     assert f"{SESSIONS}{session.pk}/remove-player/" in page
@@ -628,10 +631,10 @@ def test_staff_without_the_change_permission_cannot_use_the_session_buttons(clie
 
 def test_membership_invite_and_reservation_actions_use_the_services(operator_client, host, member, make_session):
     session = make_session(host)
-    services.session_join(session_id=session.pk, actor=member)
+    session_join(session_id=session.pk, actor=member)
     invited, reserved = PlayerFactory(), PlayerFactory()
-    invite = services.invite_create(session_id=session.pk, actor=host, player_uid=str(invited.uid))
-    reservation = services.reservation_create(session_id=session.pk, actor=host, player_uid=str(reserved.uid))
+    invite = invite_create(session_id=session.pk, actor=host, player_uid=str(invited.uid))
+    reservation = reservation_create(session_id=session.pk, actor=host, player_uid=str(reserved.uid))
     version = row(session).version
 
     operator_client.post(
@@ -670,7 +673,7 @@ def test_admin_actor_holds_session_any_only_with_the_change_permission(operator,
 
 def test_search_by_any_uid_or_by_name(operator_client, host, member, make_session):
     wanted = make_session(host, name="Needle")
-    services.session_join(session_id=wanted.pk, actor=member)
+    session_join(session_id=wanted.pk, actor=member)
     other = make_session(PlayerFactory(), name="Haystack")
 
     def found(term):
@@ -687,7 +690,7 @@ def test_search_by_any_uid_or_by_name(operator_client, host, member, make_sessio
 def test_the_status_filter_uses_the_status_as_the_api_reports_it(operator_client, host, make_session, clock):
     live = make_session(host)
     due = make_session(host)
-    services.session_close(session_id=due.pk, actor=host, close_after=30)
+    session_close(session_id=due.pk, actor=host, close_after=30)
     clock.advance(seconds=31)  # `due` is past closesAt: closed, though not yet recorded
     assert row(due).status == "closing"
 
@@ -748,7 +751,7 @@ def _invites(count):
 def _reservations(count):
     sessions = bulk_sessions(count)
     players = bulk_players(count, prefix=f"r{count}-")
-    expires = services.timezone.now() + timedelta(minutes=5)
+    expires = timezone.now() + timedelta(minutes=5)
     Reservation.objects.bulk_create(
         [
             Reservation(session=s, player=p, created_by=s.host, expires_at=expires)
@@ -803,15 +806,15 @@ def test_the_dashboard_counts_sessions_players_and_joins(host, member, outsider,
     clock.now = clock.now.replace(minute=10, second=0, microsecond=0)
     open_one = make_session(host, idle_timeout=0)
     clock.advance(minutes=61)
-    services.session_join(session_id=open_one.pk, actor=member)  # a join in the last hour
+    session_join(session_id=open_one.pk, actor=member)  # a join in the last hour
     playing = make_session(outsider)
-    services.session_update(session_id=playing.pk, actor=outsider, values={"status": "in_progress"})
+    session_update(session_id=playing.pk, actor=outsider, values={"status": "in_progress"})
     closing = make_session(host)
-    services.session_close(session_id=closing.pk, actor=host, close_after=600)
+    session_close(session_id=closing.pk, actor=host, close_after=600)
     due = make_session(member)
-    services.session_close(session_id=due.pk, actor=member, close_after=1)
+    session_close(session_id=due.pk, actor=member, close_after=1)
     closed = make_session(outsider)
-    services.session_close(session_id=closed.pk, actor=outsider, close_after=0)
+    session_close(session_id=closed.pk, actor=outsider, close_after=0)
     clock.advance(seconds=2)
 
     dashboard = build_dashboard()
@@ -1022,10 +1025,10 @@ def test_every_change_made_in_admin_is_in_the_admin_log(
     operator_client, operator, host, member, outsider, make_session
 ):
     session = make_session(host, idle_timeout=0)
-    services.session_join(session_id=session.pk, actor=member)
-    invite = services.invite_create(session_id=session.pk, actor=host, player_uid=outsider.uid)
+    session_join(session_id=session.pk, actor=member)
+    invite = invite_create(session_id=session.pk, actor=host, player_uid=outsider.uid)
     reserved = PlayerFactory(username="reserved")
-    reservation = services.reservation_create(session_id=session.pk, actor=host, player_uid=reserved.uid)
+    reservation = reservation_create(session_id=session.pk, actor=host, player_uid=reserved.uid)
     graceful = make_session(host, idle_timeout=0)
 
     def act(path, action, pks, **extra):
@@ -1058,7 +1061,7 @@ def test_deleting_a_player_in_admin_logs_what_it_did_to_its_sessions(
 ):
     """The player's sessions change too (host handed over, version bumped): their History says so."""
     session = make_session(host)
-    services.session_join(session_id=session.pk, actor=member)
+    session_join(session_id=session.pk, actor=member)
 
     response = operator_client.post(f"/admin/players_app/player/{host.pk}/delete/", {"post": "yes"})
 
@@ -1089,7 +1092,7 @@ def test_sessions_filter_by_visibility_type_workspace_host_and_dates(
     operator_client, host, game_server, make_session, clock
 ):
     old = make_session(host, visibility="private", type="ranked", workspace_id="eu-1")
-    services.session_close(session_id=old.pk, actor=host, close_after=0)
+    session_close(session_id=old.pk, actor=host, close_after=0)
     clock.advance(days=3)
     new = make_session(host, workspace_id="eu-10")
     system = make_session(game_server, host_uid=None, users=[])
@@ -1158,7 +1161,7 @@ def test_the_session_form_cannot_set_closing(operator_client, host, make_session
 
 def test_the_csv_export_shows_the_status_as_of_now_and_never_a_password(operator_client, host, make_session, clock):
     due = make_session(host, name="Due", password="s3cret-pass")
-    closing = services.session_close(session_id=due.pk, actor=host, close_after=30)
+    closing = session_close(session_id=due.pk, actor=host, close_after=30)
     clock.advance(seconds=31)  # past closesAt: closed, though not swept
 
     response = operator_client.post(SESSIONS, {"action": "export_csv", "_selected_action": [due.pk]})

@@ -20,8 +20,10 @@ from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import Permission
 from django.utils import timezone
 
-from sessions_app import services
 from sessions_app.models import GameSession, Membership
+from sessions_app.services.lifecycle import session_close
+from sessions_app.services.membership import session_join
+from sessions_app.services.sessions import session_create, session_update
 
 from .conftest import SCREENSHOTS
 from .factories import PlayerFactory
@@ -155,7 +157,7 @@ def seed_a_busy_day() -> GameSession:
     for age, count in enumerate(reversed(per_hour)):
         for n in range(count):
             host = hosts[(age + n) % len(hosts)]
-            session = services.session_create(
+            session = session_create(
                 actor=host, values={"name": f"{next(names)} {len(made) + 1}", "num_teams": 2, "idle_timeout": 0}
             )
             created = now - timedelta(hours=age, minutes=7 * n)
@@ -164,18 +166,18 @@ def seed_a_busy_day() -> GameSession:
             made.append(session)
     for index, session in enumerate(made):
         if index % 5 == 1:
-            services.session_update(session_id=session.pk, actor=session.host, values={"status": "in_progress"})
+            session_update(session_id=session.pk, actor=session.host, values={"status": "in_progress"})
         elif index % 5 == 2:
-            services.session_close(session_id=session.pk, actor=session.host, close_after=0)
+            session_close(session_id=session.pk, actor=session.host, close_after=0)
         elif index % 9 == 3:
-            services.session_close(session_id=session.pk, actor=session.host, close_after=600)
-    finals = services.session_create(
+            session_close(session_id=session.pk, actor=session.host, close_after=600)
+    finals = session_create(
         actor=players["alice"], values={"name": "Friday finals", "num_teams": 2, "team_size": 2, "idle_timeout": 0}
     )
     for name in ("bob", "carol"):
-        services.session_join(session_id=finals.pk, actor=players[name])
+        session_join(session_id=finals.pk, actor=players[name])
     for name in ("dave", "erin"):
-        services.session_join(session_id=made[0].pk, actor=players[name])
+        session_join(session_id=made[0].pk, actor=players[name])
     return finals
 
 

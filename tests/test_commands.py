@@ -22,7 +22,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 from players_app.models import Player
 from players_app.services import PLAYERS_GROUP
-from sessions_app import demo, services
+from sessions_app import demo
 from sessions_app.models import (
     Chart,
     GameSession,
@@ -36,7 +36,12 @@ from sessions_app.models import (
     Song,
     Team,
 )
-from sessions_app.player_view import player_sessions_view
+from sessions_app.reads import player_sessions_view
+from sessions_app.services.documents import render_documents
+from sessions_app.services.invites import invite_create, reservation_create
+from sessions_app.services.lifecycle import CLOSE_AFTER_MAX, session_close
+from sessions_app.services.membership import session_join
+from sessions_app.services.sessions import session_update
 from sessions_project.times import iso
 
 from .factories import PlayerFactory, ScoreFactory
@@ -56,7 +61,7 @@ def run(*args, **options) -> tuple[str, str]:
 
 def test_close_due_sessions_prints_what_it_closed_and_is_idempotent(host, make_session, clock):
     closing = make_session(host, idle_timeout=0)
-    services.session_close(session_id=closing.pk, actor=host, close_after=30)
+    session_close(session_id=closing.pk, actor=host, close_after=30)
     closing.refresh_from_db()
     idle = make_session(host, idle_timeout=60)
     live = make_session(host, idle_timeout=0)
@@ -113,7 +118,7 @@ def test_close_due_sessions_run_concurrently_closes_each_session_exactly_once(ma
     for index in range(120):
         session = make_session(host, idle_timeout=60 if index % 2 else 0)
         if index % 2 == 0:
-            session = services.session_close(session_id=session.pk, actor=host, close_after=30)
+            session = session_close(session_id=session.pk, actor=host, close_after=30)
         expected[str(session.uid)] = session.version
     clock.advance(seconds=61)
     copies = 4
@@ -159,23 +164,23 @@ def history(host, member, outsider, make_session, clock):
     cutoff at t0+1 h; then `late` closed after it, `live` open, `ahead` closing until later."""
     t0 = clock.now
     recorded = make_session(host, num_teams=2, team_size=2, idle_timeout=0)
-    services.session_join(session_id=recorded.pk, actor=member)
-    services.invite_create(session_id=recorded.pk, actor=host, player_uid=outsider.uid)
-    services.reservation_create(session_id=recorded.pk, actor=host, player_uid=PlayerFactory().uid)
+    session_join(session_id=recorded.pk, actor=member)
+    invite_create(session_id=recorded.pk, actor=host, player_uid=outsider.uid)
+    reservation_create(session_id=recorded.pk, actor=host, player_uid=PlayerFactory().uid)
     ScoreFactory(session=recorded, player=member)
     JoinPasswordFailure.objects.create(session=recorded, player=outsider)
-    services.session_update(session_id=recorded.pk, actor=host, values={"status": "closed"})
+    session_update(session_id=recorded.pk, actor=host, values={"status": "closed"})
     grace = make_session(host, idle_timeout=0)
-    services.session_close(session_id=grace.pk, actor=host, close_after=600)
+    session_close(session_id=grace.pk, actor=host, close_after=600)
     idle = make_session(host, idle_timeout=600)
     clock.advance(seconds=3600)
     cutoff = clock.now
     clock.advance(seconds=60)
     late = make_session(host, idle_timeout=0)
-    services.session_close(session_id=late.pk, actor=host, close_after=0)
+    session_close(session_id=late.pk, actor=host, close_after=0)
     live = make_session(host, idle_timeout=0)
     ahead = make_session(host, idle_timeout=0)
-    services.session_close(session_id=ahead.pk, actor=host, close_after=3600)
+    session_close(session_id=ahead.pk, actor=host, close_after=3600)
     return {
         "t0": t0,
         "cutoff": cutoff,
@@ -218,8 +223,8 @@ def test_purge_keeps_players_views_dated(host, make_session, clock):
     those rows must not move a view's lastUpdatedTimestamp back."""
     player = PlayerFactory()
     session = make_session(host, idle_timeout=0)
-    services.session_join(session_id=session.pk, actor=player)
-    services.session_close(session_id=session.pk, actor=host, close_after=600)
+    session_join(session_id=session.pk, actor=player)
+    session_close(session_id=session.pk, actor=host, close_after=600)
     clock.advance(seconds=3600)
     before = player_sessions_view(player_id=player.pk, player_uid=player.uid).body
 
@@ -423,7 +428,7 @@ def test_seed_demo_renders_documents_as_the_services_do(seeded):
     """The rendered columns of every seeded session equal what session_commit would write."""
     for session in GameSession.objects.all():
         rendered = copy.copy(session)
-        services._render_documents(rendered)
+        render_documents(rendered)
         assert (session.users_doc, session.teams_doc, session.invites_doc) == (
             rendered.users_doc,
             rendered.teams_doc,
@@ -445,7 +450,7 @@ def test_seed_demo_sessions_are_consistent(seeded, clock):
             assert session.closed_at is not None
             assert session.closed_at <= now
         if session.status == "closing":
-            assert now < session.closes_at <= now + timedelta(seconds=services.CLOSE_AFTER_MAX)
+            assert now < session.closes_at <= now + timedelta(seconds=CLOSE_AFTER_MAX)
 
 
 def test_seed_demo_live_sessions_do_not_go_idle(seeded, clock):
@@ -520,12 +525,12 @@ def test_seed_demo_refuses_bad_arguments(args):
 
 def test_session_stats_counts_by_effective_status_type_and_visibility(host, member, outsider, make_session, clock):
     half_full = make_session(host, num_teams=2, team_size=2, type="ranked", idle_timeout=0)
-    services.session_join(session_id=half_full.pk, actor=member)
+    session_join(session_id=half_full.pk, actor=member)
     busy = make_session(member, num_teams=1, team_size=2, idle_timeout=0, visibility="private")
-    services.session_update(session_id=busy.pk, actor=member, values={"status": "in_progress"})
+    session_update(session_id=busy.pk, actor=member, values={"status": "in_progress"})
     unlimited = make_session(outsider, idle_timeout=0)
     due = make_session(host, type="ranked", idle_timeout=0)
-    services.session_close(session_id=due.pk, actor=host, close_after=30)
+    session_close(session_id=due.pk, actor=host, close_after=30)
     clock.advance(seconds=31)  # `due` reads as closed though the sweeper has not run
 
     out, _ = run("session_stats", "--json")

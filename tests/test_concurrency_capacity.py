@@ -11,8 +11,9 @@ import pytest
 from django.db import connection
 from rest_framework.test import APIClient
 
-from sessions_app import services
 from sessions_app.models import GameSession, Invite, InviteState, Membership, Reservation
+from sessions_app.services.invites import invite_create, reservation_create
+from sessions_app.services.sessions import session_create
 
 from .factories import PlayerFactory
 
@@ -50,9 +51,9 @@ def taken(session) -> int:
 
 
 def test_invites_accepted_at_once_fill_exactly_the_free_places(host):
-    session = services.session_create(actor=host, values={"num_teams": 1, "team_size": 4})  # 3 free
+    session = session_create(actor=host, values={"num_teams": 1, "team_size": 4})  # 3 free
     players = PlayerFactory.create_batch(10)
-    invites = [services.invite_create(session_id=session.pk, actor=host, player_uid=p.uid) for p in players]
+    invites = [invite_create(session_id=session.pk, actor=host, player_uid=p.uid) for p in players]
     before = GameSession.objects.get(pk=session.pk).version
 
     statuses = race(
@@ -70,7 +71,7 @@ def test_invites_accepted_at_once_fill_exactly_the_free_places(host):
 
 
 def test_reservations_made_at_once_never_exceed_capacity(host, game_server):
-    session = services.session_create(actor=host, values={"num_teams": 2, "team_size": 3})  # 5 free
+    session = session_create(actor=host, values={"num_teams": 2, "team_size": 3})  # 5 free
     players = PlayerFactory.create_batch(12)
     url = f"/api/v1/sessions/{session.uid}/reservations"
     before = GameSession.objects.get(pk=session.pk).version
@@ -86,11 +87,11 @@ def test_reservations_made_at_once_never_exceed_capacity(host, game_server):
 def test_reservations_joins_and_accepts_racing_for_the_last_places(host, game_server):
     """Four places free; eight reservations, eight joins and eight invite accepts all at once.
     Whatever wins, members plus active reservations end exactly at capacity."""
-    session = services.session_create(actor=host, values={"num_teams": 1, "team_size": 5})
+    session = session_create(actor=host, values={"num_teams": 1, "team_size": 5})
     reserved_for = PlayerFactory.create_batch(8)
     joiners = PlayerFactory.create_batch(8)
     invited = PlayerFactory.create_batch(8)
-    invites = [services.invite_create(session_id=session.pk, actor=host, player_uid=p.uid) for p in invited]
+    invites = [invite_create(session_id=session.pk, actor=host, player_uid=p.uid) for p in invited]
     base = f"/api/v1/sessions/{session.uid}"
     requests = [
         *[(game_server, "post", f"{base}/reservations", {"player": str(p.uid)}) for p in reserved_for],
@@ -108,10 +109,10 @@ def test_reservations_joins_and_accepts_racing_for_the_last_places(host, game_se
 
 
 def test_reserved_players_always_get_in_while_others_race_for_what_is_left(host, game_server):
-    session = services.session_create(actor=host, values={"num_teams": 2, "team_size": 3})  # 5 free
+    session = session_create(actor=host, values={"num_teams": 2, "team_size": 3})  # 5 free
     reserved = PlayerFactory.create_batch(3)
     for player in reserved:
-        services.reservation_create(session_id=session.pk, actor=game_server, player_uid=player.uid)
+        reservation_create(session_id=session.pk, actor=game_server, player_uid=player.uid)
     others = PlayerFactory.create_batch(10)
     url = f"/api/v1/sessions/{session.uid}/join"
 
@@ -130,8 +131,7 @@ def test_writes_on_sessions_sharing_players_never_deadlock_on_their_view_stamps(
     sessions sharing players, written at once, must each get through (no deadlock, no 503)."""
     players = PlayerFactory.create_batch(6)
     sessions = [
-        services.session_create(actor=game_server, values={"users": [p.uid for p in players[i % 3 :]]})
-        for i in range(12)
+        session_create(actor=game_server, values={"users": [p.uid for p in players[i % 3 :]]}) for i in range(12)
     ]
     requests = [
         (game_server, "delete", f"/api/v1/sessions/{s.uid}?closeAfter=0", None)

@@ -9,8 +9,9 @@ import pytest
 from django.db import connection
 from rest_framework.test import APIClient
 
-from sessions_app import services
 from sessions_app.models import GameSession, Membership
+from sessions_app.services.membership import session_join
+from sessions_app.services.sessions import session_create
 
 from .factories import PlayerFactory
 
@@ -45,7 +46,7 @@ def race(players, url: str, method: str = "post") -> list[int]:
 
 def test_twenty_players_race_for_five_places(host):
     # 2 teams of 3: the host holds one place, five are free.
-    session = services.session_create(actor=host, values={"num_teams": 2, "team_size": 3})
+    session = session_create(actor=host, values={"num_teams": 2, "team_size": 3})
     players = [PlayerFactory() for _ in range(PLAYERS)]
     before = GameSession.objects.get(pk=session.pk)
     assert before.capacity - Membership.objects.filter(session=session).count() == FREE_PLACES
@@ -66,9 +67,9 @@ def test_twenty_players_race_for_five_places(host):
 
 def test_racing_leaves_hand_the_host_over_once_and_count_every_leave(host):
     players = [PlayerFactory() for _ in range(10)]
-    session = services.session_create(actor=host, values={})
+    session = session_create(actor=host, values={})
     for player in players:
-        services.session_join(session_id=session.pk, actor=player)
+        session_join(session_id=session.pk, actor=player)
     before = GameSession.objects.get(pk=session.pk).version
 
     statuses = race([host, *players[:5]], f"/api/v1/sessions/{session.uid}/leave")
@@ -84,7 +85,7 @@ def test_racing_leaves_hand_the_host_over_once_and_count_every_leave(host):
 
 def test_the_same_player_joining_twice_at_once_is_one_membership(host):
     player = PlayerFactory()
-    session = services.session_create(actor=host, values={})
+    session = session_create(actor=host, values={})
 
     statuses = race([player] * 8, f"/api/v1/sessions/{session.uid}/join")
 

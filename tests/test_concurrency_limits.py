@@ -11,8 +11,9 @@ import pytest
 from django.db import connection
 from rest_framework.test import APIClient
 
-from sessions_app import services
 from sessions_app.models import GameSession, Invite, InviteState, JoinPasswordFailure, Membership
+from sessions_app.services.membership import session_join
+from sessions_app.services.sessions import session_create
 
 from .factories import PlayerFactory
 from .test_concurrency_capacity import race
@@ -23,7 +24,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 def test_creates_racing_for_a_players_last_live_places_stop_at_the_quota(host, settings):
     settings.QUOTA_LIVE_SESSIONS_PER_HOST = 5
     for _ in range(2):
-        services.session_create(actor=host, values={})  # three places left
+        session_create(actor=host, values={})  # three places left
 
     statuses = race([(host, "post", "/api/v1/sessions", {}) for _ in range(10)])
 
@@ -34,12 +35,12 @@ def test_creates_racing_for_a_players_last_live_places_stop_at_the_quota(host, s
 def test_creates_and_hand_overs_racing_for_one_players_last_place(host, member, settings):
     settings.QUOTA_LIVE_SESSIONS_PER_HOST = 3
     for _ in range(2):
-        services.session_create(actor=member, values={})  # one place left
+        session_create(actor=member, values={})  # one place left
     others = PlayerFactory.create_batch(4)
     handed = []
     for other in others:
-        session = services.session_create(actor=other, values={})
-        services.session_join(session_id=session.pk, actor=member)
+        session = session_create(actor=other, values={})
+        session_join(session_id=session.pk, actor=member)
         handed.append((other, "patch", f"/api/v1/sessions/{session.uid}", {"hostUid": str(member.uid)}))
 
     statuses = race([*handed, *[(member, "post", "/api/v1/sessions", {}) for _ in range(4)]])
@@ -51,7 +52,7 @@ def test_creates_and_hand_overs_racing_for_one_players_last_place(host, member, 
 
 def test_invites_racing_for_a_sessions_last_places_stop_at_the_quota(host, settings):
     settings.QUOTA_PENDING_INVITES_PER_SESSION = 4
-    session = services.session_create(actor=host, values={})
+    session = session_create(actor=host, values={})
     players = PlayerFactory.create_batch(12)
     url = f"/api/v1/sessions/{session.uid}/invites"
 
@@ -64,7 +65,7 @@ def test_invites_racing_for_a_sessions_last_places_stop_at_the_quota(host, setti
 
 def test_guesses_from_many_players_at_once_get_exactly_the_session_limit_answered(host, settings):
     settings.JOIN_PASSWORD_SESSION_MAX_FAILURES = 6
-    session = services.session_create(actor=host, values={"password": "open sesame"})
+    session = session_create(actor=host, values={"password": "open sesame"})
     players = PlayerFactory.create_batch(15)
     url = f"/api/v1/sessions/{session.uid}/join"
 
@@ -91,7 +92,7 @@ def failures(session, player) -> int:
 def test_a_burst_of_concurrent_guesses_gets_no_more_than_five_answers(host):
     """Twelve wrong passwords sent at once by one player on its own connections: five are
     answered 403 and recorded, the rest are throttled, as if they had come one by one."""
-    session = services.session_create(actor=host, values={"password": "open sesame"})
+    session = session_create(actor=host, values={"password": "open sesame"})
     guesser = PlayerFactory()
     barrier = threading.Barrier(12)
     statuses: list[int] = [0] * 12

@@ -9,6 +9,7 @@ from django.test import Client
 from players_app.models import Player
 from players_app.services import default_group
 from sessions_app.models import PERM_CUSTOMISE, GameSession
+from sessions_app.services.sessions import session_create
 
 from .conftest import grant
 from .factories import PlayerFactory
@@ -144,9 +145,7 @@ def test_session_star_accounts_and_superusers_customise_any_session(api, session
 
 
 def test_nobody_but_session_star_customises_a_session_without_a_host(api, game_server, member):
-    from sessions_app import services
-
-    system = services.session_create(actor=game_server, values={"host_uid": None, "users": [str(member.uid)]})
+    system = session_create(actor=game_server, values={"host_uid": None, "users": [str(member.uid)]})
 
     by_member = api.as_(member).patch(url(system), {"name": "Ours"}, format="json")
     by_server = api.as_(game_server).patch(url(system), {"name": "Ours"}, format="json")

@@ -4,7 +4,7 @@ import pytest
 from django.db import OperationalError
 from rest_framework.test import APIClient
 
-from sessions_app import services
+from sessions_app.services import membership
 
 pytestmark = pytest.mark.django_db
 
@@ -15,7 +15,7 @@ def test_an_unavailable_database_is_503_with_retry_after(api, host, make_session
     def database_down(**kwargs):
         raise OperationalError("connection refused")
 
-    monkeypatch.setattr(services, "session_leave", database_down)
+    monkeypatch.setattr(membership, "session_leave", database_down)
 
     response = api.as_(host).post(f"/api/v1/sessions/{session.uid}/leave")
 
@@ -31,7 +31,7 @@ def test_a_bug_is_a_json_500_under_the_api_never_a_traceback(host, make_session,
     def bug(**kwargs):
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(services, "session_leave", bug)
+    monkeypatch.setattr(membership, "session_leave", bug)
     client = APIClient(raise_request_exception=False)
     client.force_authenticate(host)
 

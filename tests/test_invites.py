@@ -7,9 +7,11 @@ from datetime import timedelta
 
 import pytest
 
-from sessions_app import services
 from sessions_app.models import GameSession, Invite, InviteState, Membership
-from sessions_app.services import iso
+from sessions_app.services.invites import invite_create, reservation_create
+from sessions_app.services.lifecycle import session_close
+from sessions_app.services.membership import session_join, session_leave
+from sessions_project.times import iso
 
 from .conftest import version_of
 from .factories import PlayerFactory
@@ -79,7 +81,7 @@ def test_the_invited_player_may_read_a_private_session(api, host, member, outsid
 
 def test_invite_refusals(api, host, member, outsider, make_session):
     session = make_session(host)
-    services.session_join(session_id=session.pk, actor=member)
+    session_join(session_id=session.pk, actor=member)
     before = version_of(session)
 
     unknown = api.as_(host).post(
@@ -125,7 +127,7 @@ def test_after_an_invite_expires_the_player_may_be_invited_again(api, host, memb
 
 def test_expires_at_in_the_past_is_400_before_any_409(api, host, member, make_session, clock):
     session = make_session(host)
-    services.session_join(session_id=session.pk, actor=member)
+    session_join(session_id=session.pk, actor=member)
 
     response = invite(api, host, session, member, expiresAt=iso(clock.now - timedelta(seconds=1)))
 
@@ -140,7 +142,7 @@ def test_an_outsider_gets_404_for_a_private_session_before_403(api, host, member
 
 def test_no_invite_into_a_closed_session(api, host, member, make_session):
     session = make_session(host)
-    services.session_close(session_id=session.pk, actor=host, close_after=0)
+    session_close(session_id=session.pk, actor=host, close_after=0)
     response = invite(api, host, session, member)
     assert (response.status_code, response.json()["code"]) == (409, "session_closed")
 
@@ -284,9 +286,9 @@ def test_revoke_by_the_host(api, host, member, make_session):
 
 def test_only_the_current_host_revokes(api, host, member, outsider, make_session):
     session = make_session(host)
-    services.session_join(session_id=session.pk, actor=member)
+    session_join(session_id=session.pk, actor=member)
     invite_id = invite(api, host, session, outsider).json()["id"]
-    services.session_leave(session_id=session.pk, actor=host)  # the host hands over to member
+    session_leave(session_id=session.pk, actor=host)  # the host hands over to member
 
     by_former_host = api.as_(host).delete(f"/api/v1/invites/{invite_id}")
     by_invitee = api.as_(outsider).delete(f"/api/v1/invites/{invite_id}")
@@ -454,7 +456,7 @@ def test_an_empty_invited_list_revokes_every_pending_invite(api, host, member, o
 
 def test_invited_naming_a_member_is_409_and_changes_nothing(api, host, member, outsider, make_session):
     session = make_session(host)
-    services.session_join(session_id=session.pk, actor=member)
+    session_join(session_id=session.pk, actor=member)
 
     response = api.as_(host).patch(url(session), {"invited": [str(outsider.uid), str(member.uid)]}, format="json")
 
@@ -465,7 +467,7 @@ def test_invited_naming_a_member_is_409_and_changes_nothing(api, host, member, o
 
 def test_invited_by_a_member_who_is_not_the_host_is_403(api, host, member, outsider, make_session):
     session = make_session(host)
-    services.session_join(session_id=session.pk, actor=member)
+    session_join(session_id=session.pk, actor=member)
 
     response = api.as_(member).patch(url(session), {"invited": [str(outsider.uid)]}, format="json")
 
@@ -476,7 +478,7 @@ def test_invited_by_a_member_who_is_not_the_host_is_403(api, host, member, outsi
 @pytest.mark.parametrize("precondition", ["if_match", "version"])
 def test_invited_naming_an_unknown_player_is_400_before_412_and_409(api, host, member, make_session, precondition):
     session = make_session(host)
-    services.session_join(session_id=session.pk, actor=member)  # version 1: version 0 is stale
+    session_join(session_id=session.pk, actor=member)  # version 1: version 0 is stale
     body = {"invited": [str(member.uid), NOBODY]}
     headers = {}
     if precondition == "if_match":
@@ -511,7 +513,7 @@ def test_on_create_an_unknown_invited_player_is_400_before_a_full_session_409(ap
 def test_an_expired_invite_no_longer_shows_a_private_session(api, host, member, make_session, clock):
     # Given a private session the member is invited to for a minute
     session = make_session(host, visibility="private")
-    services.invite_create(
+    invite_create(
         session_id=session.pk, actor=host, player_uid=member.uid, expires_at=clock.now + timedelta(seconds=60)
     )
     assert str(session.uid) in listed(api, member)
@@ -543,8 +545,8 @@ def test_an_invite_declined_or_revoked_no_longer_shows_a_private_session(api, ho
 
 def test_accepting_when_the_last_place_is_reserved_for_another_is_409(api, host, member, outsider, make_session):
     session = make_session(host, num_teams=1, team_size=2)
-    invite = services.invite_create(session_id=session.pk, actor=host, player_uid=member.uid)
-    services.reservation_create(session_id=session.pk, actor=host, player_uid=outsider.uid)
+    invite = invite_create(session_id=session.pk, actor=host, player_uid=member.uid)
+    reservation_create(session_id=session.pk, actor=host, player_uid=outsider.uid)
 
     response = api.as_(member).post(f"/api/v1/invites/{invite.pk}/accept")
 

@@ -8,8 +8,10 @@ from datetime import timedelta
 
 import pytest
 
-from sessions_app import services
 from sessions_app.models import GameSession, JoinPasswordFailure, Membership
+from sessions_app.services.invites import invite_create, reservation_create
+from sessions_app.services.membership import check_join_password, hash_join_password, session_join
+from sessions_app.services.sessions import session_update
 
 from .factories import PlayerFactory
 
@@ -162,11 +164,11 @@ def test_a_password_check_costs_a_few_milliseconds(settings):
     from sessions_project import settings as production
 
     settings.JOIN_PASSWORD_ITERATIONS = production.JOIN_PASSWORD_ITERATIONS
-    encoded = services.hash_join_password("open sesame")
+    encoded = hash_join_password("open sesame")
 
     started = time.perf_counter()
     for _ in range(5):
-        assert services.check_join_password("open sesame", encoded)
+        assert check_join_password("open sesame", encoded)
     per_check = (time.perf_counter() - started) / 5
 
     assert per_check < 0.05, f"{per_check * 1000:.1f} ms per join password check"
@@ -308,10 +310,10 @@ def test_the_session_limit_is_a_setting(api, locked, settings, clock):
 def test_the_session_throttle_spares_members_invitees_and_reservation_holders(
     api, host, member, game_server, locked, clock
 ):
-    services.session_join(session_id=locked.pk, actor=member, password="open sesame")
+    session_join(session_id=locked.pk, actor=member, password="open sesame")
     invitee, holder = PlayerFactory.create_batch(2)
-    invite = services.invite_create(session_id=locked.pk, actor=host, player_uid=invitee.uid)
-    services.reservation_create(session_id=locked.pk, actor=game_server, player_uid=holder.uid)
+    invite = invite_create(session_id=locked.pk, actor=host, player_uid=invitee.uid)
+    reservation_create(session_id=locked.pk, actor=game_server, player_uid=holder.uid)
     for player in PlayerFactory.create_batch(4):
         for _ in range(5):
             guess(api, locked, player)
@@ -353,7 +355,7 @@ def test_a_session_that_is_not_open_answers_409_before_the_session_throttle(api,
     for player in PlayerFactory.create_batch(4):
         for _ in range(5):
             guess(api, locked, player)
-    services.session_update(session_id=locked.pk, actor=host, values={"status": "in_progress"})
+    session_update(session_id=locked.pk, actor=host, values={"status": "in_progress"})
 
     response = guess(api, locked, PlayerFactory())
 
@@ -566,7 +568,7 @@ def test_while_throttled_a_full_session_answers_429_whatever_the_password(api, m
 def test_a_join_that_needs_no_password_records_no_failure(api, host, member, make_session):
     open_session = make_session(host)
     locked = make_session(host, password="open sesame")
-    services.session_join(session_id=locked.pk, actor=member, password="open sesame")
+    session_join(session_id=locked.pk, actor=member, password="open sesame")
 
     # A member re-joining with a wrong password, and anyone joining a session without one.
     rejoin = api.as_(member).post(f"{url(locked)}/join", {"password": "guess"}, format="json")
@@ -588,10 +590,10 @@ def test_a_throttled_player_still_joins_by_a_way_that_needs_no_password(api, hos
 
     # When the host lets member in without the password
     if way == "join_with_reservation":
-        services.reservation_create(session_id=session.pk, actor=host, player_uid=member.uid)
+        reservation_create(session_id=session.pk, actor=host, player_uid=member.uid)
         response = api.as_(member).post(f"{url(session)}/join")
     else:
-        invite = services.invite_create(session_id=session.pk, actor=host, player_uid=member.uid)
+        invite = invite_create(session_id=session.pk, actor=host, player_uid=member.uid)
         if way == "invite_accept":
             response = api.as_(member).post(f"/api/v1/invites/{invite.pk}/accept")
         else:

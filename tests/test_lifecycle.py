@@ -14,8 +14,12 @@ import pytest
 from django.conf import settings
 from django.db import connection, transaction
 
-from sessions_app import services
 from sessions_app.models import GameSession, Invite, InviteState, Membership, Reservation, Score, SessionStatus, Team
+from sessions_app.services.invites import invite_create, reservation_create
+from sessions_app.services.lifecycle import TRANSITIONS, check_transition, close_due_sessions, session_close
+from sessions_app.services.membership import session_join
+from sessions_app.services.sessions import session_update
+from sessions_project.errors import Conflict
 from sessions_project.times import iso
 
 from .conftest import row
@@ -32,11 +36,11 @@ def given(make_session, host, status: str, **values) -> GameSession:
     """A session of `host` brought to `status` through the services, as the API would."""
     session = make_session(host, **values)
     if status == "in_progress":
-        services.session_update(session_id=session.pk, actor=host, values={"status": "in_progress"})
+        session_update(session_id=session.pk, actor=host, values={"status": "in_progress"})
     elif status == "closing":
-        services.session_close(session_id=session.pk, actor=host, close_after=600)
+        session_close(session_id=session.pk, actor=host, close_after=600)
     elif status == "closed":
-        services.session_close(session_id=session.pk, actor=host, close_after=0)
+        session_close(session_id=session.pk, actor=host, close_after=0)
     return row(session)
 
 
@@ -135,7 +139,7 @@ def test_setting_the_current_status_changes_nothing(api, host, make_session, clo
 
 def test_a_member_of_a_hosted_session_may_not_change_its_status(api, host, member, make_session):
     session = given(make_session, host, "open")
-    services.session_join(session_id=session.pk, actor=member)
+    session_join(session_id=session.pk, actor=member)
 
     response = api.as_(member).patch(url(session), {"status": "in_progress"}, format="json")
 
@@ -176,14 +180,14 @@ def test_check_transition_is_the_one_table(host):
     for current in statuses:
         for target in statuses:
             for via in ("update", "close", "system"):
-                allowed = via in services.TRANSITIONS.get((current, target), ()) or (
+                allowed = via in TRANSITIONS.get((current, target), ()) or (
                     via == "update" and current == target and target != "closing"
                 )
                 if allowed:
-                    services.check_transition(current, target, via)
+                    check_transition(current, target, via)
                 else:
-                    with pytest.raises(services.Conflict) as caught:
-                        services.check_transition(current, target, via)
+                    with pytest.raises(Conflict) as caught:
+                        check_transition(current, target, via)
                     assert caught.value.extra["status"] == current
 
 
@@ -244,8 +248,8 @@ def test_a_malformed_close_after_is_400_even_on_a_closed_session(api, host, make
 
 def test_nobody_joins_or_leaves_a_closed_session(api, host, member, outsider, make_session):
     session = given(make_session, host, "open")
-    services.session_join(session_id=session.pk, actor=member)
-    services.session_close(session_id=session.pk, actor=host, close_after=0)
+    session_join(session_id=session.pk, actor=member)
+    session_close(session_id=session.pk, actor=host, close_after=0)
     version = row(session).version
 
     join = api.as_(outsider).post(url(session, "/join"), format="json")
@@ -317,7 +321,7 @@ def test_close_after_out_of_range_or_malformed_is_400(api, host, make_session, c
 
 def test_close_checks_who_before_the_input(api, host, member, make_session):
     session = given(make_session, host, "open")
-    services.session_join(session_id=session.pk, actor=member)
+    session_join(session_id=session.pk, actor=member)
 
     assert api.as_(member).delete(url(session, "?closeAfter=abc")).status_code == 403
     assert api.as_(member).delete(url(session, "?closeAfter=30")).status_code == 403
@@ -357,8 +361,8 @@ def test_delete_without_close_after_deletes(api, host, make_session):
 
 def test_nobody_joins_a_closing_session_but_members_may_leave(api, host, member, outsider, make_session):
     session = given(make_session, host, "open")
-    services.session_join(session_id=session.pk, actor=member)
-    services.session_close(session_id=session.pk, actor=host, close_after=600)
+    session_join(session_id=session.pk, actor=member)
+    session_close(session_id=session.pk, actor=host, close_after=600)
     version = row(session).version
 
     newcomer = api.as_(outsider).post(url(session, "/join"), format="json")
@@ -389,8 +393,8 @@ def test_the_last_member_leaving_a_closing_hosted_session_closes_it(api, host, m
 
 def test_after_closes_at_the_session_reads_as_closed_everywhere(api, host, member, outsider, make_session, clock):
     session = given(make_session, host, "open")
-    services.session_join(session_id=session.pk, actor=member)
-    closing = services.session_close(session_id=session.pk, actor=host, close_after=30)
+    session_join(session_id=session.pk, actor=member)
+    closing = session_close(session_id=session.pk, actor=host, close_after=30)
     clock.advance(seconds=29)
     assert api.as_(host).get(url(session)).json()["status"] == "closing"
     clock.advance(seconds=1)  # exactly closesAt: due
@@ -427,11 +431,11 @@ def test_after_closes_at_the_session_reads_as_closed_everywhere(api, host, membe
 
 def test_the_sweeper_records_the_close_without_moving_version(api, host, make_session, clock):
     session = given(make_session, host, "open")
-    closing = services.session_close(session_id=session.pk, actor=host, close_after=30)
+    closing = session_close(session_id=session.pk, actor=host, close_after=30)
     clock.advance(seconds=45)
     before = api.as_(host).get(url(session)).json()
 
-    closed = services.close_due_sessions()
+    closed = close_due_sessions()
 
     assert [s.pk for s in closed] == [session.pk]
     after = row(session)
@@ -442,7 +446,7 @@ def test_the_sweeper_records_the_close_without_moving_version(api, host, make_se
         closing.date_modified,
     )
     assert api.as_(host).get(url(session)).json() == before
-    assert services.close_due_sessions() == []
+    assert close_due_sessions() == []
 
 
 def test_a_join_on_a_due_session_does_not_move_version(api, host, outsider, make_session, clock):
@@ -474,7 +478,7 @@ def test_an_idle_session_reads_as_closed_at_its_idle_deadline(api, host, make_se
         session.version,
     )
     assert count == {"count": 0}
-    services.close_due_sessions()
+    close_due_sessions()
     after = row(session)
     assert (after.status, after.closed_at, after.version) == (
         "closed",
@@ -486,7 +490,7 @@ def test_an_idle_session_reads_as_closed_at_its_idle_deadline(api, host, make_se
 def test_a_write_keeps_a_session_from_going_idle(api, host, member, make_session, clock):
     session = given(make_session, host, "open", idle_timeout=60)
     clock.advance(seconds=50)
-    services.session_join(session_id=session.pk, actor=member)  # a write: moves version
+    session_join(session_id=session.pk, actor=member)  # a write: moves version
     clock.advance(seconds=59)
 
     assert api.as_(host).get(url(session)).json()["status"] == "open"
@@ -521,7 +525,7 @@ def test_idle_timeout_zero_never_goes_idle(api, host, make_session, clock):
     clock.advance(days=3650)
 
     assert api.as_(host).get(url(session)).json()["status"] == "open"
-    assert services.close_due_sessions() == []
+    assert close_due_sessions() == []
     assert (row(session).status, row(session).idle_deadline) == ("open", None)
 
 
@@ -544,7 +548,7 @@ def test_a_system_session_goes_idle_and_a_member_keeps_it_alive(api, game_server
 
     assert api.as_(member).get(url(idle)).json()["status"] == "closed"
     assert api.as_(member).get(url(kept)).json()["status"] == "open"
-    assert [s.pk for s in services.close_due_sessions()] == [idle.pk]
+    assert [s.pk for s in close_due_sessions()] == [idle.pk]
 
 
 def test_the_host_sets_the_idle_timeout_on_update(api, host, make_session, clock):
@@ -623,7 +627,7 @@ def test_a_heartbeat_on_a_closing_session_is_allowed(api, host, make_session):
 
 def test_a_member_of_a_hosted_session_may_not_heartbeat(api, host, member, make_session, clock):
     session = given(make_session, host, "open", idle_timeout=60)
-    services.session_join(session_id=session.pk, actor=member)
+    session_join(session_id=session.pk, actor=member)
     deadline = row(session).idle_deadline
     clock.advance(seconds=10)
 
@@ -706,7 +710,7 @@ def test_every_closed_session_shows_when_it_closed(api, host, make_session, cloc
 
     expected = close(api, host, session, clock)
     if swept:
-        services.close_due_sessions()
+        close_due_sessions()
 
     body = api.as_(host).get(url(session)).json()
     assert (body["status"], body["closedAt"]) == ("closed", iso(expected))
@@ -722,12 +726,12 @@ def test_a_system_session_stays_open_when_its_last_member_leaves(api, game_serve
 
 def test_a_closed_session_keeps_its_history(api, host, member, make_session, clock):
     session = given(make_session, host, "open", num_teams=2, team_size=2, idle_timeout=60)
-    services.session_join(session_id=session.pk, actor=member)
+    session_join(session_id=session.pk, actor=member)
     membership = Membership.objects.get(session=session, player=member)
     ScoreFactory(session=session, player=member)
     before = api.as_(host).get(url(session)).json()
     clock.advance(seconds=61)
-    services.close_due_sessions()
+    close_due_sessions()
 
     body = api.as_(host).get(url(session)).json()
 
@@ -745,7 +749,7 @@ def test_a_closed_session_keeps_its_history(api, host, member, make_session, clo
 
 
 def _close_in_30s(host, session) -> None:
-    services.session_close(session_id=session.pk, actor=host, close_after=30)
+    session_close(session_id=session.pk, actor=host, close_after=30)
 
 
 def _let_it_idle(host, session) -> None:
@@ -761,8 +765,8 @@ def test_past_its_deadline_a_session_reads_closed_on_every_other_route(
     filter, invites, reservations, team moves and kicks. None of them writes: the row still says
     what it said, and `version` has not moved."""
     session = make_session(host, num_teams=2, idle_timeout=0 if start_deadline is _close_in_30s else 30)
-    services.session_join(session_id=session.pk, actor=member)
-    invite = services.invite_create(session_id=session.pk, actor=host, player_uid=outsider.uid)
+    session_join(session_id=session.pk, actor=member)
+    invite = invite_create(session_id=session.pk, actor=host, player_uid=outsider.uid)
     start_deadline(host, session)
     session = row(session)
     deadline = session.due_at()
@@ -793,9 +797,9 @@ def test_past_its_deadline_a_session_reads_closed_on_every_other_route(
 def test_on_a_closing_session_every_way_of_joining_is_409(api, host, member, outsider, make_session):
     """Invite accepted, a reserved place used, a GET join: "every join gets 409"."""
     session = make_session(host)
-    invite = services.invite_create(session_id=session.pk, actor=host, player_uid=outsider.uid)
-    services.reservation_create(session_id=session.pk, actor=host, player_uid=member.uid)
-    services.session_close(session_id=session.pk, actor=host, close_after=600)
+    invite = invite_create(session_id=session.pk, actor=host, player_uid=outsider.uid)
+    reservation_create(session_id=session.pk, actor=host, player_uid=member.uid)
+    session_close(session_id=session.pk, actor=host, close_after=600)
     version = row(session).version
 
     accept = api.as_(outsider).post(f"/api/v1/invites/{invite.pk}/accept")
@@ -817,7 +821,7 @@ def test_on_a_closing_session_every_way_of_joining_is_409(api, host, member, out
 
 def test_what_does_not_move_version_does_not_keep_a_session_alive(api, host, member, make_session, clock):
     session = make_session(host, name="Same name", idle_timeout=60)
-    services.session_join(session_id=session.pk, actor=member)
+    session_join(session_id=session.pk, actor=member)
     version = row(session).version
     clock.advance(seconds=50)
 
@@ -871,7 +875,7 @@ def test_the_sweeper_skips_a_session_a_service_holds_and_a_later_run_closes_it(m
 
     def sweep() -> None:
         try:
-            swept.append(services.close_due_sessions())
+            swept.append(close_due_sessions())
         except BaseException as exc:  # reported below
             errors.append(exc)
         finally:
@@ -894,6 +898,6 @@ def test_the_sweeper_skips_a_session_a_service_holds_and_a_later_run_closes_it(m
     assert not blocked, "the sweeper waited for a row another transaction holds"
     assert [s.pk for s in swept[0]] == [free.pk]
     assert row(held).status == "open"  # skipped, and still reads as closed (it is due)
-    assert [s.pk for s in services.close_due_sessions()] == [held.pk]
-    assert services.close_due_sessions() == []
+    assert [s.pk for s in close_due_sessions()] == [held.pk]
+    assert close_due_sessions() == []
     assert {row(s).version for s in (held, free)} == {0}

@@ -8,9 +8,12 @@ from datetime import timedelta
 
 import pytest
 
-from sessions_app import services
 from sessions_app.models import SCOPE_ANY, SCOPE_READ_PLAYER_ANY, GameSession
-from sessions_app.services import iso
+from sessions_app.services.invites import invite_create, reservation_create
+from sessions_app.services.lifecycle import close_due_sessions, session_close
+from sessions_app.services.membership import session_join
+from sessions_app.services.sessions import session_delete
+from sessions_project.times import iso
 
 from .conftest import grant
 from .factories import PlayerFactory
@@ -60,7 +63,7 @@ def test_another_players_view_is_403_whether_or_not_it_exists(api, member, outsi
 def test_the_any_scope_or_session_star_reads_anyone_and_gets_404_for_nobody(api, host, member, make_session, scope):
     operator = grant(PlayerFactory(in_players_group=False), scope)
     session = make_session(host)
-    services.session_join(session_id=session.pk, actor=member)
+    session_join(session_id=session.pk, actor=member)
 
     found = view(api, operator, member.uid)
     missing = view(api, operator, NOBODY)
@@ -95,12 +98,12 @@ def test_the_view_groups_memberships_invites_and_reservations_by_type(api, host,
     ranked_2 = make_session(host, type="ranked")
     casual = make_session(host, type="casual", visibility="private")
     arcade = make_session(host, type="arcade")
-    services.session_join(session_id=ranked_2.pk, actor=member)
+    session_join(session_id=ranked_2.pk, actor=member)
     clock.advance(seconds=1)
-    services.session_join(session_id=ranked_1.pk, actor=member)
-    services.invite_create(session_id=casual.pk, actor=host, player_uid=member.uid)
+    session_join(session_id=ranked_1.pk, actor=member)
+    invite_create(session_id=casual.pk, actor=host, player_uid=member.uid)
     clock.advance(seconds=1)
-    services.reservation_create(session_id=arcade.pk, actor=host, player_uid=member.uid)
+    reservation_create(session_id=arcade.pk, actor=host, player_uid=member.uid)
 
     response = view(api, member, member.uid)
 
@@ -131,11 +134,11 @@ def test_closed_sessions_are_in_no_view(api, host, member, make_session, clock):
     past_deadline = make_session(host)
     invited_to_closed = make_session(host)
     for session in (closed, past_deadline):
-        services.session_join(session_id=session.pk, actor=member)
-    services.invite_create(session_id=invited_to_closed.pk, actor=host, player_uid=member.uid)
-    services.session_close(session_id=closed.pk, actor=host, close_after=0)
-    services.session_close(session_id=invited_to_closed.pk, actor=host, close_after=0)
-    services.session_close(session_id=past_deadline.pk, actor=host, close_after=30)
+        session_join(session_id=session.pk, actor=member)
+    invite_create(session_id=invited_to_closed.pk, actor=host, player_uid=member.uid)
+    session_close(session_id=closed.pk, actor=host, close_after=0)
+    session_close(session_id=invited_to_closed.pk, actor=host, close_after=0)
+    session_close(session_id=past_deadline.pk, actor=host, close_after=30)
     assert view(api, member, member.uid).json()["sessions"]["default"]["sessionIds"] == [str(past_deadline.uid)]
 
     clock.advance(seconds=31)  # past closesAt: closed, though no sweeper has run
@@ -147,10 +150,10 @@ def test_closed_sessions_are_in_no_view(api, host, member, make_session, clock):
 def test_expired_invites_and_reservations_are_not_shown(api, host, member, make_session, clock):
     session = make_session(host)
     other = make_session(host)
-    services.invite_create(
+    invite_create(
         session_id=session.pk, actor=host, player_uid=member.uid, expires_at=clock.now + timedelta(seconds=10)
     )
-    services.reservation_create(
+    reservation_create(
         session_id=other.pk, actor=host, player_uid=member.uid, expires_at=clock.now + timedelta(seconds=20)
     )
     clock.advance(seconds=21)
@@ -183,11 +186,11 @@ def world(host, member, make_session, clock) -> World:
     invited = make_session(host, type="casual", password="s3cret")
     reserved = make_session(host, type="casual")
     open_session = make_session(host, type="ranked")
-    services.session_join(session_id=joined.pk, actor=member)
-    invite = services.invite_create(
+    session_join(session_id=joined.pk, actor=member)
+    invite = invite_create(
         session_id=invited.pk, actor=host, player_uid=member.uid, expires_at=clock.now + timedelta(seconds=100)
     )
-    reservation = services.reservation_create(
+    reservation = reservation_create(
         session_id=reserved.pk, actor=host, player_uid=member.uid, expires_at=clock.now + timedelta(seconds=200)
     )
     world = World(
@@ -347,7 +350,7 @@ def test_every_kind_of_change_gives_a_new_etag_and_timestamp(api, world, clock, 
 
 
 def sweeper_runs(api, w, clock):
-    services.close_due_sessions()
+    close_due_sessions()
 
 
 def another_player_joins(api, w, clock):
@@ -355,7 +358,7 @@ def another_player_joins(api, w, clock):
 
 
 def another_player_is_invited(api, w, clock):
-    services.invite_create(session_id=w.joined.pk, actor=w.host, player_uid=PlayerFactory().uid)
+    invite_create(session_id=w.joined.pk, actor=w.host, player_uid=PlayerFactory().uid)
 
 
 def session_data_changes(api, w, clock):
@@ -369,8 +372,8 @@ def session_starts_closing(api, w, clock):
 
 
 def a_closed_session_is_deleted(api, w, clock):
-    services.session_close(session_id=w.open.pk, actor=w.host, close_after=0)  # not in the view
-    services.session_delete(session_id=w.open.pk, actor=w.host)
+    session_close(session_id=w.open.pk, actor=w.host, close_after=0)  # not in the view
+    session_delete(session_id=w.open.pk, actor=w.host)
 
 
 def time_passes(api, w, clock):
@@ -416,27 +419,27 @@ def test_recording_an_expiry_later_keeps_the_etag_it_had(api, world, clock, clea
     assert expired.json()["lastUpdatedTimestamp"] == iso(expected)
 
     if cleanup == "sweeper":
-        services.close_due_sessions()
+        close_due_sessions()
     elif cleanup == "stale_invite_marked_by_a_new_invite":
-        services.invite_create(session_id=world.invited.pk, actor=world.host, player_uid=PlayerFactory().uid)
+        invite_create(session_id=world.invited.pk, actor=world.host, player_uid=PlayerFactory().uid)
     elif cleanup == "session_deleted":
-        services.session_delete(session_id=world.reserved.pk, actor=world.host)
+        session_delete(session_id=world.reserved.pk, actor=world.host)
     else:
-        services.session_close(session_id=world.invited.pk, actor=world.host, close_after=0)
+        session_close(session_id=world.invited.pk, actor=world.host, close_after=0)
 
     again = view(api, world.player, world.player.uid, HTTP_IF_NONE_MATCH=expired["ETag"])
     assert again.status_code == 304
 
 
 def test_a_session_passing_its_closes_at_changes_the_view_at_that_moment(api, world, clock):
-    services.session_close(session_id=world.joined.pk, actor=world.host, close_after=30)
+    session_close(session_id=world.joined.pk, actor=world.host, close_after=30)
     closes_at = GameSession.objects.get(pk=world.joined.pk).closes_at
     before = view(api, world.player, world.player.uid)
     assert str(world.joined.uid) in before.json()["sessions"]["ranked"]["sessionIds"]
 
     clock.advance(seconds=40)
     after = view(api, world.player, world.player.uid)
-    services.close_due_sessions()  # recording the close changes nothing more
+    close_due_sessions()  # recording the close changes nothing more
     recorded = view(api, world.player, world.player.uid)
 
     assert after["ETag"] != before["ETag"]
@@ -460,9 +463,9 @@ def test_the_view_costs_the_same_queries_however_much_it_shows(
 ):
     settings.QUOTA_LIVE_SESSIONS_PER_HOST = 0  # the host makes 36 sessions: no quota here
     for _ in range(each):
-        services.session_join(session_id=make_session(host, type="a").pk, actor=member)
-        services.invite_create(session_id=make_session(host, type="b").pk, actor=host, player_uid=member.uid)
-        services.reservation_create(session_id=make_session(host, type="c").pk, actor=host, player_uid=member.uid)
+        session_join(session_id=make_session(host, type="a").pk, actor=member)
+        invite_create(session_id=make_session(host, type="b").pk, actor=host, player_uid=member.uid)
+        reservation_create(session_id=make_session(host, type="c").pk, actor=host, player_uid=member.uid)
     view(api, member, member.uid)  # loads the caller's permissions once (cached on the object)
     view(api, game_server, member.uid)
 
@@ -491,10 +494,10 @@ def url(session) -> str:
 
 def test_the_player_view_ignores_another_players_reservation_and_its_expiry(api, member, host, make_session, clock):
     session = make_session(host)
-    services.session_join(session_id=session.pk, actor=member)
+    session_join(session_id=session.pk, actor=member)
     first = api.as_(member).get(f"/api/v1/players/{member.uid}/sessions")
 
-    services.reservation_create(
+    reservation_create(
         session_id=session.pk, actor=host, player_uid=PlayerFactory().uid, expires_at=clock.now + timedelta(seconds=5)
     )
     during = api.get(f"/api/v1/players/{member.uid}/sessions", HTTP_IF_NONE_MATCH=first["ETag"])
@@ -506,7 +509,7 @@ def test_the_player_view_ignores_another_players_reservation_and_its_expiry(api,
 
 def test_the_player_view_changes_when_the_player_is_kicked_from_a_reservation(api, member, host, make_session, clock):
     session = make_session(host)
-    services.reservation_create(session_id=session.pk, actor=host, player_uid=member.uid)
+    reservation_create(session_id=session.pk, actor=host, player_uid=member.uid)
     first = api.as_(member).get(f"/api/v1/players/{member.uid}/sessions")
     assert first.json()["sessions"]["default"]["reservedSessions"] == [str(session.uid)]
     clock.advance(seconds=5)

@@ -8,8 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from sessions_app import services
 from sessions_app.models import GameSession, Invite, InviteState, Membership
+from sessions_app.services.invites import invite_create, invite_decline
+from sessions_app.services.membership import session_join
 from sessions_project.times import iso
 
 from .conftest import version_of
@@ -141,7 +142,7 @@ def full_member(member, make_session, settings):
 
 def test_the_host_may_not_hand_a_live_session_to_a_player_at_its_quota(api, host, full_member, make_session):
     session = make_session(host)
-    services.session_join(session_id=session.pk, actor=full_member)
+    session_join(session_id=session.pk, actor=full_member)
     before = version_of(session)
 
     response = api.as_(host).patch(url(session), {"hostUid": str(full_member.uid)}, format="json")
@@ -154,7 +155,7 @@ def test_the_host_may_not_hand_a_live_session_to_a_player_at_its_quota(api, host
 
 def test_the_host_may_hand_over_a_session_it_closes_in_the_same_update(api, host, full_member, make_session):
     session = make_session(host)
-    services.session_join(session_id=session.pk, actor=full_member)
+    session_join(session_id=session.pk, actor=full_member)
 
     response = api.as_(host).patch(url(session), {"hostUid": str(full_member.uid), "status": "closed"}, format="json")
 
@@ -173,7 +174,7 @@ def test_session_star_may_hand_a_session_to_a_player_at_its_quota(api, host, gam
 
 def test_a_leaving_host_hands_over_even_to_a_player_at_its_quota(api, host, full_member, make_session):
     session = make_session(host)
-    services.session_join(session_id=session.pk, actor=full_member)
+    session_join(session_id=session.pk, actor=full_member)
 
     response = api.as_(host).post(f"{url(session)}/leave")
 
@@ -216,13 +217,13 @@ def test_answered_and_expired_invites_free_their_place(api, host, make_session, 
     settings.QUOTA_PENDING_INVITES_PER_SESSION = 2
     session = make_session(host)
     first, second, third, fourth = PlayerFactory.create_batch(4)
-    declined = services.invite_create(session_id=session.pk, actor=host, player_uid=first.uid)
-    services.invite_create(
+    declined = invite_create(session_id=session.pk, actor=host, player_uid=first.uid)
+    invite_create(
         session_id=session.pk, actor=host, player_uid=second.uid, expires_at=clock.now + timedelta(seconds=30)
     )
     assert_quota_exceeded(invite(api, host, session, third))
 
-    services.invite_decline(invite_id=declined.pk, actor=first)
+    invite_decline(invite_id=declined.pk, actor=first)
     assert invite(api, host, session, third).status_code == 201
     clock.advance(seconds=31)
 

@@ -8,9 +8,11 @@ from datetime import timedelta
 
 import pytest
 
-from sessions_app import services
 from sessions_app.models import GameSession, Membership, Reservation
-from sessions_app.services import iso
+from sessions_app.services.invites import reservation_create
+from sessions_app.services.lifecycle import session_close
+from sessions_app.services.membership import session_join
+from sessions_project.times import iso
 
 from .factories import PlayerFactory
 
@@ -111,7 +113,7 @@ def test_an_expired_reservation_frees_its_place_without_any_job(api, host, membe
 
 def test_reservation_refusals(api, host, member, outsider, make_session, clock):
     session = make_session(host, num_teams=1, team_size=3)
-    services.session_join(session_id=session.pk, actor=member)
+    session_join(session_id=session.pk, actor=member)
     third = PlayerFactory()
     assert reserve(api, host, session, third).status_code == 201
 
@@ -137,9 +139,9 @@ def test_reservation_refusals(api, host, member, outsider, make_session, clock):
 
 def test_no_reservation_in_a_closing_or_closed_session(api, host, member, make_session):
     closing = make_session(host)
-    services.session_close(session_id=closing.pk, actor=host, close_after=60)
+    session_close(session_id=closing.pk, actor=host, close_after=60)
     closed = make_session(host)
-    services.session_close(session_id=closed.pk, actor=host, close_after=0)
+    session_close(session_id=closed.pk, actor=host, close_after=0)
 
     for session, status in ((closing, "closing"), (closed, "closed")):
         response = reserve(api, host, session, member)
@@ -211,7 +213,7 @@ def test_the_host_a_game_server_or_the_player_cancels(api, host, member, game_se
 
 def test_cancel_refusals(api, host, member, outsider, make_session, clock):
     session = make_session(host)
-    services.session_join(session_id=session.pk, actor=outsider)
+    session_join(session_id=session.pk, actor=outsider)
     reservation_id = reserve(api, host, session, member, expiresAt=iso(clock.now + timedelta(seconds=30))).json()["id"]
     url = f"/api/v1/sessions/{session.uid}/reservations"
 
@@ -268,7 +270,7 @@ def test_the_reservation_ttl_defaults_to_five_minutes():
 
 def test_a_reservation_shows_a_private_session_in_the_list_until_it_expires(api, host, member, make_session, clock):
     session = make_session(host, visibility="private")
-    services.reservation_create(
+    reservation_create(
         session_id=session.pk, actor=host, player_uid=member.uid, expires_at=clock.now + timedelta(seconds=30)
     )
 
@@ -284,7 +286,7 @@ def test_a_reservation_shows_a_private_session_in_the_list_until_it_expires(api,
 
 def test_a_reservation_expiring_moves_neither_version_nor_etag(api, host, member, outsider, make_session, clock):
     session = make_session(host, num_teams=1, team_size=2)
-    services.reservation_create(
+    reservation_create(
         session_id=session.pk, actor=host, player_uid=member.uid, expires_at=clock.now + timedelta(seconds=30)
     )
     before = api.as_(host).get(url(session))
@@ -302,7 +304,7 @@ def test_a_reserved_player_joins_a_session_with_every_other_place_taken(api, hos
     # Two places: the host's and member's reserved one; a third player is refused, and
     # member, not naming a team, still gets in.
     session = make_session(host, num_teams=2, team_size=1, password="s3cret")
-    services.reservation_create(session_id=session.pk, actor=host, player_uid=member.uid)
+    reservation_create(session_id=session.pk, actor=host, player_uid=member.uid)
 
     refused = api.as_(PlayerFactory()).post(f"{url(session)}/join", {"password": "s3cret"}, format="json")
     joined = api.as_(member).post(f"{url(session)}/join")

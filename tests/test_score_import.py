@@ -397,7 +397,7 @@ def test_an_import_costs_a_fixed_number_of_queries(api, chart, member, django_as
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_the_same_batch_sent_twice_at_once_is_imported_once(chart, member):
-    from sessions_app.scores import scores_import
+    from sessions_app.services.scores import scores_import
 
     batch = [
         {"clientId": f"c{i}", "chart": chart.pk, "value": i, "timeAchieved": iso(at(minutes=i))} for i in range(20)

@@ -7,8 +7,9 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 
-from sessions_app import services
 from sessions_app.models import GameSession, Score
+from sessions_app.services.membership import session_join, session_leave
+from sessions_app.services.sessions import session_create
 from sessions_project.times import iso
 
 from .conftest import as_token
@@ -311,13 +312,13 @@ def test_a_session_is_read_with_its_scores_and_only_the_songs_and_charts_played(
 
 
 def test_user_is_the_current_host_after_a_hand_over(api, session, host, member):
-    services.session_leave(session_id=session.pk, actor=host)
+    session_leave(session_id=session.pk, actor=host)
     body = api.as_(member).get(scores_url(session)).json()
     assert body["user"] == {"uid": str(member.uid), "username": "member"}
 
 
 def test_user_of_a_system_session_is_its_creator(api, game_server, member):
-    system = services.session_create(actor=game_server, values={"host_uid": None, "users": [str(member.uid)]})
+    system = session_create(actor=game_server, values={"host_uid": None, "users": [str(member.uid)]})
 
     body = api.as_(member).get(scores_url(system)).json()
 
@@ -372,7 +373,7 @@ def test_the_schema_documents_the_score_routes(api):
 
 def test_a_session_star_member_scores_its_own_and_reports_another_members(api, make_session, host, game_server, chart):
     session = make_session(host)
-    services.session_join(session_id=session.pk, actor=game_server)  # a member here, not in `other`
+    session_join(session_id=session.pk, actor=game_server)  # a member here, not in `other`
     other = make_session(host)
 
     as_member = api.as_(game_server).post(

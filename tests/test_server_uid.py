@@ -8,8 +8,8 @@ import uuid
 
 import pytest
 
-from sessions_app import services
 from sessions_app.models import GameSession
+from sessions_app.services.sessions import session_create, session_update
 from sessions_project.errors import Forbidden
 
 LIST = "/api/v1/sessions"
@@ -97,8 +97,8 @@ def test_a_game_server_moves_a_session_to_another_server(api, host, game_server,
 def test_the_services_refuse_a_player_setting_a_server(host, make_session):
     # Admin and commands call the same services: the rule holds there too.
     with pytest.raises(Forbidden):
-        services.session_create(actor=host, values={"server_uid": uuid.uuid4()})
+        session_create(actor=host, values={"server_uid": uuid.uuid4()})
     session = make_session(host)
     with pytest.raises(Forbidden):
-        services.session_update(session_id=session.pk, actor=host, values={"server_uid": uuid.uuid4()})
+        session_update(session_id=session.pk, actor=host, values={"server_uid": uuid.uuid4()})
     assert GameSession.objects.get().server_uid is None

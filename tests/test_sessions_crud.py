@@ -8,8 +8,8 @@ import uuid
 
 import pytest
 
-from sessions_app import services
 from sessions_app.models import GameSession, Membership, Team
+from sessions_app.services.membership import session_join, session_leave
 
 from .conftest import grant, version_of
 from .factories import PlayerFactory
@@ -795,7 +795,7 @@ STALE = '"stale-etag"'
 def shared(host, member, make_session):
     """A session of host and member, moved to version 1 so that version 0 is stale."""
     session = make_session(host)
-    services.session_join(session_id=session.pk, actor=member)
+    session_join(session_id=session.pk, actor=member)
     assert version_of(session) == 1
     return session
 
@@ -843,7 +843,7 @@ def test_the_current_host_who_is_no_longer_a_member_may_be_named_again(api, host
     # A hosted session whose last member left is closed and keeps its host, who is no longer
     # a member: a PUT of the current values (hostUid included) changes nothing and is 200.
     session = make_session(host)
-    services.session_leave(session_id=session.pk, actor=host)
+    session_leave(session_id=session.pk, actor=host)
     current = api.as_(host).get(url(session)).json()
 
     response = api.put(url(session), {"version": current["version"], "hostUid": str(host.uid)}, format="json")

@@ -14,6 +14,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 from players_app.authentication import player_claims
 from sessions_app.models import GameSession, Membership, SessionStatus
+from sessions_app.services.sessions import session_create
 
 from .factories import PlayerFactory
 
@@ -325,11 +326,10 @@ def test_count_of_nothing_is_zero(api, host):
 def populate(game_server, sessions: int, members_each: int) -> None:
     """`sessions` public sessions of `members_each` members, in two teams, through the services
     (so the rendered members are real); private ones the caller belongs to via memberships."""
-    from sessions_app import services
 
     players = [PlayerFactory() for _ in range(members_each)]
     for _ in range(sessions):
-        services.session_create(
+        session_create(
             actor=game_server, values={"users": [str(p.uid) for p in players], "num_teams": 2, "host_uid": None}
         )
 
@@ -372,10 +372,8 @@ def test_the_list_is_one_query_whatever_the_limit_and_the_members(
 def test_the_detail_is_one_query_whatever_the_members(
     api, game_server, member, outsider, request, django_assert_num_queries, members_each, persona
 ):
-    from sessions_app import services
-
     players = [member, *(PlayerFactory() for _ in range(members_each - 1))]
-    session = services.session_create(
+    session = session_create(
         actor=game_server, values={"users": [str(p.uid) for p in players], "num_teams": 3, "host_uid": None}
     )
     with_token(api, request.getfixturevalue(persona))
@@ -389,9 +387,7 @@ def test_the_detail_is_one_query_whatever_the_members(
 
 
 def test_a_private_detail_refused_costs_at_most_two_queries(api, game_server, outsider, django_assert_max_num_queries):
-    from sessions_app import services
-
-    session = services.session_create(actor=game_server, values={"visibility": "private"})
+    session = session_create(actor=game_server, values={"visibility": "private"})
     with_token(api, outsider)
 
     # 1: the session row; 2: whether the caller holds a reservation in it (the one tie that

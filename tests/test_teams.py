@@ -6,9 +6,11 @@ from datetime import timedelta
 
 import pytest
 
-from sessions_app import services
 from sessions_app.models import GameSession, Invite, InviteState, Membership, Reservation, Team
-from sessions_app.services import iso
+from sessions_app.services.invites import invite_create, reservation_create
+from sessions_app.services.lifecycle import session_close
+from sessions_app.services.membership import session_join
+from sessions_project.times import iso
 
 from .conftest import version_of
 from .factories import PlayerFactory
@@ -55,7 +57,7 @@ def test_join_into_a_team_that_does_not_exist_is_400(api, host, member, make_ses
 def two_teams(host, member, make_session):
     """host in team 0, member in team 1, teams of two."""
     session = make_session(host, num_teams=2, team_size=2)
-    services.session_join(session_id=session.pk, actor=member)
+    session_join(session_id=session.pk, actor=member)
     assert teams_of(session) == [uids(host), uids(member)]
     return session
 
@@ -80,7 +82,7 @@ def test_switching_to_ones_own_team_changes_nothing(api, member, two_teams):
 
 
 def test_switching_into_a_full_team_is_409(api, host, member, two_teams):
-    services.session_join(session_id=two_teams.pk, actor=PlayerFactory(), team=0)
+    session_join(session_id=two_teams.pk, actor=PlayerFactory(), team=0)
     before = version_of(two_teams)
     response = api.as_(member).post(f"/api/v1/sessions/{two_teams.uid}/teams/0/join")
     assert (response.status_code, response.json()["code"]) == (409, "team_full")
@@ -125,7 +127,7 @@ def test_team_move_refusals(api, host, member, outsider, two_teams):
 
 
 def test_no_team_moves_in_a_closed_session(api, host, member, two_teams):
-    services.session_close(session_id=two_teams.pk, actor=host, close_after=0)
+    session_close(session_id=two_teams.pk, actor=host, close_after=0)
     response = api.as_(member).post(f"/api/v1/sessions/{two_teams.uid}/teams/0/join")
     assert (response.status_code, response.json()["code"]) == (409, "session_closed")
 
@@ -151,8 +153,8 @@ def test_kicking_a_member_removes_it_from_users_and_its_team(api, host, member, 
 
 def test_kicking_removes_reservation_and_invite_alike_in_one_version(api, host, outsider, make_session):
     session = make_session(host)
-    services.invite_create(session_id=session.pk, actor=host, player_uid=outsider.uid)
-    services.reservation_create(session_id=session.pk, actor=host, player_uid=outsider.uid)
+    invite_create(session_id=session.pk, actor=host, player_uid=outsider.uid)
+    reservation_create(session_id=session.pk, actor=host, player_uid=outsider.uid)
     before = version_of(session)
 
     response = kick(api, host, session, outsider)
@@ -166,7 +168,7 @@ def test_kicking_removes_reservation_and_invite_alike_in_one_version(api, host, 
 
 def test_kicking_only_a_reservation_does_not_move_the_version(api, host, outsider, make_session):
     session = make_session(host)
-    services.reservation_create(session_id=session.pk, actor=host, player_uid=outsider.uid)
+    reservation_create(session_id=session.pk, actor=host, player_uid=outsider.uid)
     before = version_of(session)
 
     response = kick(api, host, session, outsider)
@@ -184,7 +186,7 @@ def test_a_game_server_kicks_the_host_and_the_host_is_handed_over(api, host, mem
 
 def test_kick_refusals(api, host, member, outsider, two_teams, clock):
     expired_only = PlayerFactory()
-    services.reservation_create(
+    reservation_create(
         session_id=two_teams.pk, actor=host, player_uid=expired_only.uid, expires_at=clock.now + timedelta(seconds=5)
     )
     clock.advance(seconds=6)
@@ -211,7 +213,7 @@ def test_kick_refusals(api, host, member, outsider, two_teams, clock):
 
 def test_a_kicked_player_loses_sight_of_a_private_session(api, host, member, make_session):
     session = make_session(host, visibility="private")
-    services.session_join(session_id=session.pk, actor=member)
+    session_join(session_id=session.pk, actor=member)
     kick(api, host, session, member)
     assert api.as_(member).get(f"/api/v1/sessions/{session.uid}").status_code == 404
 
@@ -242,7 +244,7 @@ def test_removing_a_team_moves_its_players_to_the_smallest_teams(api, host, make
     session = make_session(host, num_teams=3, team_size=3)
     a, b, c, d = PlayerFactory.create_batch(4)
     for player, team in ((a, 0), (b, 1), (c, 1), (d, 2)):
-        services.session_join(session_id=session.pk, actor=player, team=team)
+        session_join(session_id=session.pk, actor=player, team=team)
 
     response = patch(api, host, session, numTeams=2)
 
@@ -257,7 +259,7 @@ def test_shrinking_teams_keeps_earliest_players_and_moves_the_rest(api, host, ma
     session = make_session(host, num_teams=2, team_size=3)
     a, b, c = PlayerFactory.create_batch(3)
     for player, team in ((a, 0), (b, 0), (c, 1)):
-        services.session_join(session_id=session.pk, actor=player, team=team)
+        session_join(session_id=session.pk, actor=player, team=team)
 
     response = patch(api, host, session, teamSize=2)
 
@@ -267,7 +269,7 @@ def test_shrinking_teams_keeps_earliest_players_and_moves_the_rest(api, host, ma
 
 
 def test_resizing_that_would_not_fit_members_and_reservations_is_409(api, host, member, two_teams):
-    services.reservation_create(session_id=two_teams.pk, actor=host, player_uid=PlayerFactory().uid)
+    reservation_create(session_id=two_teams.pk, actor=host, player_uid=PlayerFactory().uid)
     before = version_of(two_teams)
 
     # 2 members + 1 reservation: 1 team of 2 is too small, 3 teams of 1 is enough.
@@ -281,7 +283,7 @@ def test_resizing_that_would_not_fit_members_and_reservations_is_409(api, host, 
 
 
 def test_an_expired_reservation_does_not_block_a_resize(api, host, member, two_teams, clock):
-    services.reservation_create(
+    reservation_create(
         session_id=two_teams.pk, actor=host, player_uid=PlayerFactory().uid, expires_at=clock.now + timedelta(seconds=5)
     )
     clock.advance(seconds=6)
@@ -368,7 +370,7 @@ def test_asking_for_a_team_in_a_session_without_teams_is_400(api, host, member, 
 
 def test_a_member_moved_by_the_host_to_a_full_team_is_409(api, host, member, make_session):
     session = make_session(host, num_teams=2, team_size=1)
-    services.session_join(session_id=session.pk, actor=member)
+    session_join(session_id=session.pk, actor=member)
 
     response = api.as_(host).post(f"{url(session)}/teams/0/join", {"player": str(member.uid)}, format="json")
 
@@ -381,7 +383,7 @@ def test_a_non_host_member_inviting_reserving_or_kicking_is_403_even_with_a_malf
     api, host, member, make_session, route
 ):
     session = make_session(host)
-    services.session_join(session_id=session.pk, actor=member)
+    session_join(session_id=session.pk, actor=member)
 
     response = api.as_(member).post(f"{url(session)}/{route}", {"player": "nope", "expiresAt": "soon"}, format="json")
 

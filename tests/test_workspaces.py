@@ -7,8 +7,9 @@ import pytest
 from django.db import connection
 
 from players_app.models import Player
-from sessions_app import services
 from sessions_app.models import GameSession
+from sessions_app.services.lifecycle import session_close
+from sessions_app.services.membership import session_join
 
 from .factories import PlayerFactory
 
@@ -51,7 +52,7 @@ def test_the_host_moves_a_session_to_another_workspace(api, host, make_session):
 
 def test_a_member_may_not_change_the_workspace(api, host, member, make_session):
     session = make_session(host, workspace_id="ws-1")
-    services.session_join(session_id=session.pk, actor=member)
+    session_join(session_id=session.pk, actor=member)
 
     response = api.as_(member).patch(f"/api/v1/sessions/{session.uid}", {"workspaceId": "ws-2"}, format="json")
 
@@ -102,7 +103,7 @@ def test_the_workspace_filter_keeps_private_sessions_private(api, host, outsider
 def test_the_workspace_filter_combines_with_the_effective_status(api, host, make_session, clock):
     live = make_session(host, workspace_id="ws-1", idle_timeout=0)
     closing = make_session(host, workspace_id="ws-1", idle_timeout=0)
-    services.session_close(session_id=closing.pk, actor=host, close_after=60)
+    session_close(session_id=closing.pk, actor=host, close_after=60)
     clock.advance(seconds=61)  # `closing` is now closed by time, before any sweeper ran
 
     open_ones = api.as_(host).get("/api/v1/sessions", {"workspaceId": "ws-1", "status": "open"})
@@ -128,7 +129,7 @@ def test_find_sessions_by_workspace_query_count(api, host, make_session, django_
             host, workspace_id="ws-1", num_teams=2, team_size=5, invited=[str(players[3 + index % 2].uid)]
         )
         for player in players[:3]:
-            services.session_join(session_id=session.pk, actor=player)
+            session_join(session_id=session.pk, actor=player)
     api.as_(Player.objects.get(pk=host.pk))  # a fresh instance: no permissions cached yet
 
     # 1-2 the caller's permissions (user, then group permissions: visible_to asks session:*);

@@ -1,7 +1,7 @@
 """The catalog (songs and charts), a session's scores (seed 002's GET), and score imports.
 
 Thin views as in `views.py`: find what the caller may see (404), check who may act (403),
-validate the body (400) and call one service (`sessions_app.scores`). Catalog writes are plain
+validate the body (400) and call one service (`sessions_app.services.scores`). Catalog writes are plain
 saves of one row: no service.
 """
 
@@ -18,10 +18,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from sessions_app import permissions, scores
+from sessions_app import permissions
 from sessions_app.filters import ChartFilterSet, SongFilterSet
 from sessions_app.models import Chart, GameSession, Score, Song, row_visible_to
-from sessions_app.scores import MAX_ID
+from sessions_app.services import scores
+from sessions_app.services.scores import MAX_ID
 from sessions_project.errors import NotFound
 from sessions_project.pagination import PAGING_PARAMETERS, LimitSkipPagination
 from sessions_project.query import DeclaredQueryParametersMixin

@@ -13,8 +13,8 @@ from typing import Any
 from rest_framework import serializers
 
 from sessions_app.models import Invite, InviteState, Reservation
-from sessions_app.services import iso
 from sessions_project.fields import StrictChoiceField, StrictUUIDField
+from sessions_project.times import iso
 
 # --- input ------------------------------------------------------------------------------------
 

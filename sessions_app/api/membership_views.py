@@ -19,8 +19,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from sessions_app import permissions, services
+from sessions_app import permissions
 from sessions_app.models import Invite, InviteState, Reservation
+from sessions_app.services import invites, membership
 from sessions_project.errors import Forbidden, InvalidInput, NotFound, field_error
 from sessions_project.pagination import LIMIT_SCHEMA, PAGING_PARAMETERS, SKIP_SCHEMA, limit_skip
 from sessions_project.query import DeclaredQueryParametersMixin
@@ -104,8 +105,8 @@ def filter_invite_state(queryset: QuerySet[Invite], request: Request, now) -> Qu
 def invites_response(request: Request, queryset: QuerySet[Invite], *ordering: str) -> Response:
     """A page of invites filtered by `?state=` (one query, with their references)."""
     now = timezone.now()
-    invites = filter_invite_state(queryset, request, now).select_related(*INVITE_RELATED).order_by(*ordering)
-    return Response([invite_document(invite, now) for invite in paged(request, invites)])
+    selected = filter_invite_state(queryset, request, now).select_related(*INVITE_RELATED).order_by(*ordering)
+    return Response([invite_document(invite, now) for invite in paged(request, selected)])
 
 
 def may_see_invite(user, invite: Invite) -> bool:
@@ -155,7 +156,7 @@ class SessionInvitesView(DeclaredQueryParametersMixin, APIView):
         session = visible_session(request, uid)
         permissions.authorize_session_manage(request.user, session)
         values = validated(InviteCreateSerializer, request_object(request))
-        invite = services.invite_create(
+        invite = invites.invite_create(
             session_id=session.pk,
             actor=request.user,
             player_uid=values["player"],
@@ -204,7 +205,7 @@ class InviteAcceptView(DeclaredQueryParametersMixin, APIView):
     def post(self, request: Request, invite_id: str) -> Response:
         invite = visible_invite(request, invite_id)
         require_invited_player(request, invite)
-        return invite_response(services.invite_accept(invite_id=invite.pk, actor=request.user))
+        return invite_response(invites.invite_accept(invite_id=invite.pk, actor=request.user))
 
 
 class InviteDeclineView(DeclaredQueryParametersMixin, APIView):
@@ -218,7 +219,7 @@ class InviteDeclineView(DeclaredQueryParametersMixin, APIView):
     def post(self, request: Request, invite_id: str) -> Response:
         invite = visible_invite(request, invite_id)
         require_invited_player(request, invite)
-        return invite_response(services.invite_decline(invite_id=invite.pk, actor=request.user))
+        return invite_response(invites.invite_decline(invite_id=invite.pk, actor=request.user))
 
 
 class InviteDetailView(DeclaredQueryParametersMixin, APIView):
@@ -232,7 +233,7 @@ class InviteDetailView(DeclaredQueryParametersMixin, APIView):
     def delete(self, request: Request, invite_id: str) -> Response:
         invite = visible_invite(request, invite_id)
         permissions.authorize_session_manage(request.user, invite.session)
-        return invite_response(services.invite_revoke(invite_id=invite.pk, actor=request.user))
+        return invite_response(invites.invite_revoke(invite_id=invite.pk, actor=request.user))
 
 
 class SessionReservationsView(DeclaredQueryParametersMixin, APIView):
@@ -255,7 +256,7 @@ class SessionReservationsView(DeclaredQueryParametersMixin, APIView):
         session = visible_session(request, uid)
         permissions.authorize_session_manage(request.user, session)
         values = validated(ReservationCreateSerializer, request_object(request))
-        reservation = services.reservation_create(
+        reservation = invites.reservation_create(
             session_id=session.pk,
             actor=request.user,
             player_uid=values["player"],
@@ -289,7 +290,7 @@ class ReservationDetailView(DeclaredQueryParametersMixin, APIView):
     def delete(self, request: Request, uid: str, reservation_id: str) -> Response:
         session = visible_session(request, uid)
         pk = parse_id(reservation_id, "reservation_id")
-        reservation = services.reservation_cancel(reservation_id=pk, session_id=session.pk, actor=request.user)
+        reservation = invites.reservation_cancel(reservation_id=pk, session_id=session.pk, actor=request.user)
         return Response(reservation_document(reservation))
 
 
@@ -313,7 +314,7 @@ class TeamJoinView(DeclaredQueryParametersMixin, APIView):
         if not permissions.names_self(request.user, body.get("player")):
             permissions.authorize_session_manage(request.user, session)
         values = validated(TeamJoinSerializer, body)
-        session = services.session_move_to_team(
+        session = membership.session_move_to_team(
             session_id=session.pk, actor=request.user, index=team, player_uid=values.get("player")
         )
         return session_response(session)
@@ -334,5 +335,5 @@ class KickView(DeclaredQueryParametersMixin, APIView):
         session = visible_session(request, uid)
         permissions.authorize_session_manage(request.user, session)
         values = validated(KickSerializer, request_object(request))
-        session = services.session_kick(session_id=session.pk, actor=request.user, player_uid=values["player"])
+        session = membership.session_kick(session_id=session.pk, actor=request.user, player_uid=values["player"])
         return session_response(session)

@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 
 from players_app.models import Player
 from sessions_app.models import SCOPE_ANY, SCOPE_READ_PLAYER_ANY, SCOPE_READ_PLAYER_SELF, perm
-from sessions_app.player_view import player_sessions_view
+from sessions_app.reads import player_sessions_view
 from sessions_project.errors import Forbidden, NotFound
 from sessions_project.query import DeclaredQueryParametersMixin
 from sessions_project.schema import error_responses

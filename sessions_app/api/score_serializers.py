@@ -18,7 +18,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from sessions_app.models import Chart, Song
-from sessions_app.scores import (
+from sessions_app.services.scores import (
     CLIENT_ID_MAX_LENGTH,
     EARLIEST_TIME,
     FUTURE_SLACK,

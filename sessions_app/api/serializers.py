@@ -13,7 +13,6 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from sessions_app.models import LIVE_STATUSES, GameSession, SessionStatus, Visibility
-from sessions_app.services import iso
 from sessions_project.fields import (
     JSONObjectField,
     StrictBooleanField,
@@ -21,6 +20,7 @@ from sessions_project.fields import (
     StrictChoiceField,
     StrictUUIDField,
 )
+from sessions_project.times import iso
 
 MAX_TEAMS = 1000
 MAX_TEAM_SIZE = 10_000

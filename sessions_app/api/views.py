@@ -25,9 +25,10 @@ from rest_framework import serializers, status, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from sessions_app import permissions, services
+from sessions_app import permissions
 from sessions_app.filters import GameSessionFilterSet, parse_sort
 from sessions_app.models import GameSession, row_visible_to
+from sessions_app.services import lifecycle, membership, sessions
 from sessions_project.conditional import if_none_match_hits
 from sessions_project.errors import InvalidInput, NotFound, field_error
 from sessions_project.pagination import PAGING_PARAMETERS, LimitSkipPagination
@@ -67,7 +68,7 @@ SESSION_PASSWORD = OpenApiParameter(
 )
 CLOSE_AFTER = OpenApiParameter(
     "closeAfter",
-    {"type": "integer", "minimum": 0, "maximum": services.CLOSE_AFTER_MAX},
+    {"type": "integer", "minimum": 0, "maximum": lifecycle.CLOSE_AFTER_MAX},
     OpenApiParameter.QUERY,
     description=(
         "Seconds, 0 to 3600. Present: close instead of delete (0 closes now; N > 0 puts the session "
@@ -100,7 +101,7 @@ def visible_session(request: Request, uid: str) -> GameSession:
 def session_response(session: GameSession, status_code: int = 200) -> Response:
     document = document_for(session)
     return Response(
-        document, status=status_code, headers={"ETag": services.etag_for(document["uid"], document["version"])}
+        document, status=status_code, headers={"ETag": sessions.etag_for(document["uid"], document["version"])}
     )
 
 
@@ -193,7 +194,7 @@ class SessionViewSet(DeclaredQueryParametersMixin, viewsets.GenericViewSet):
         serializer.is_valid(raise_exception=True)
         values = dict(serializer.validated_data)
         values.pop("version", None)
-        session = services.session_create(actor=request.user, values=values)
+        session = sessions.session_create(actor=request.user, values=values)
         return session_response(session, status.HTTP_201_CREATED)
 
     @extend_schema(
@@ -208,8 +209,8 @@ class SessionViewSet(DeclaredQueryParametersMixin, viewsets.GenericViewSet):
     )
     def truncate(self, request: Request) -> Response:
         """Delete the sessions the filters select (all without one); needs truncate_sessions."""
-        sessions = self.filter_queryset(self.get_queryset())
-        return Response({"deleted": services.session_truncate(sessions=sessions)})
+        scoped = self.filter_queryset(self.get_queryset())
+        return Response({"deleted": sessions.session_truncate(sessions=scoped)})
 
     @extend_schema(
         operation_id="sessions_retrieve",
@@ -226,7 +227,7 @@ class SessionViewSet(DeclaredQueryParametersMixin, viewsets.GenericViewSet):
         row = next(iter(GameSession.objects.filter(uid=parse_uid(uid)).order_by().values(*DOCUMENT_COLUMNS)[:1]), None)
         if row is None or not row_visible_to(request.user, row):
             raise NotFound("No such session.", code="session_not_found")
-        etag = services.etag_for(row["uid"], row["version"])
+        etag = sessions.etag_for(row["uid"], row["version"])
         if if_none_match_hits(request.headers.get("If-None-Match"), etag):
             return Response(status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
         return Response(session_document(row), headers={"ETag": etag})
@@ -255,7 +256,7 @@ class SessionViewSet(DeclaredQueryParametersMixin, viewsets.GenericViewSet):
             raise InvalidInput(message, code="read_only", errors=[field_error("users", message, "read_only")])
         if not values:
             raise InvalidInput("The body names no member to update.", code="nothing_to_update")
-        session = services.session_update(
+        session = sessions.session_update(
             session_id=session.pk,
             actor=request.user,
             values=values,
@@ -306,14 +307,14 @@ class SessionViewSet(DeclaredQueryParametersMixin, viewsets.GenericViewSet):
         permissions.authorize_session_manage(request.user, session)
         raw = request.query_params.get("closeAfter")
         if raw is None:
-            services.session_delete(session_id=session.pk, actor=request.user)
+            sessions.session_delete(session_id=session.pk, actor=request.user)
             return Response({"uid": str(session.uid), "deleted": True})
         # ASCII digits only (str.isdigit also takes other scripts' digits), and few of them:
         # int() of a huge string is slow and raises past 4300 digits.
-        if not re.fullmatch(r"[0-9]{1,5}", raw) or int(raw) > services.CLOSE_AFTER_MAX:
-            message = f"closeAfter must be whole seconds from 0 to {services.CLOSE_AFTER_MAX}."
+        if not re.fullmatch(r"[0-9]{1,5}", raw) or int(raw) > lifecycle.CLOSE_AFTER_MAX:
+            message = f"closeAfter must be whole seconds from 0 to {lifecycle.CLOSE_AFTER_MAX}."
             raise InvalidInput(message, errors=[field_error("closeAfter", message, "out_of_range")])
-        session = services.session_close(session_id=session.pk, actor=request.user, close_after=int(raw))
+        session = lifecycle.session_close(session_id=session.pk, actor=request.user, close_after=int(raw))
         return session_response(session)
 
     @extend_schema(
@@ -336,7 +337,7 @@ class SessionViewSet(DeclaredQueryParametersMixin, viewsets.GenericViewSet):
         serializer = JoinSerializer(data=body)
         serializer.is_valid(raise_exception=True)
         password = serializer.validated_data.get("password") or request.headers.get("X-Session-Password")
-        session = services.session_join(
+        session = membership.session_join(
             session_id=session.pk,
             actor=request.user,
             password=password,
@@ -360,7 +361,7 @@ class SessionViewSet(DeclaredQueryParametersMixin, viewsets.GenericViewSet):
     def leave(self, request: Request, uid: str) -> Response:
         """Leave (POST, or GET as the seed has it); the host hands over to the earliest member."""
         session = visible_session(request, uid)
-        session = services.session_leave(session_id=session.pk, actor=request.user)
+        session = membership.session_leave(session_id=session.pk, actor=request.user)
         return session_response(session)
 
     @extend_schema(
@@ -373,5 +374,5 @@ class SessionViewSet(DeclaredQueryParametersMixin, viewsets.GenericViewSet):
         """Keep the session from going idle; does not move version."""
         session = visible_session(request, uid)
         permissions.authorize_heartbeat(request.user, session)
-        session = services.session_heartbeat(session_id=session.pk, actor=request.user)
+        session = lifecycle.session_heartbeat(session_id=session.pk, actor=request.user)
         return session_response(session)

@@ -2,7 +2,7 @@
 
 from django import template
 
-from sessions_app.dashboard import build_dashboard
+from sessions_app.admin.dashboard import build_dashboard
 
 register = template.Library()
 

@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from players_app.api.serializers import PlayerTokenObtainPairSerializer
 from players_app.models import Player
-from sessions_app.management.arguments import positive_int
+from sessions_project.commands import positive_int
 
 
 class Command(BaseCommand):

@@ -5,8 +5,8 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
 
-from sessions_app import services
-from sessions_app.management.arguments import positive_int
+from sessions_app.services import lifecycle
+from sessions_project.commands import positive_int
 from sessions_project.times import iso
 
 
@@ -33,7 +33,7 @@ class Command(BaseCommand):
                 self.stdout.write(f"… {closed_so_far} closed so far")
 
         try:
-            closed = services.close_due_sessions(batch_size=batch_size, progress=progress)
+            closed = lifecycle.close_due_sessions(batch_size=batch_size, progress=progress)
         except DatabaseError as exc:
             raise CommandError(f"Could not close due sessions: {exc}") from exc
         if verbosity >= 1:

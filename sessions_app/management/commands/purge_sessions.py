@@ -5,8 +5,8 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
 
-from sessions_app.maintenance import sessions_purge
-from sessions_app.management.arguments import moment, positive_int
+from sessions_app.services.lifecycle import sessions_purge
+from sessions_project.commands import moment, positive_int
 from sessions_project.times import iso
 
 

@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
 
 from sessions_app import demo
-from sessions_app.management.arguments import non_negative_int, positive_int
+from sessions_project.commands import non_negative_int, positive_int
 
 
 class Command(BaseCommand):

@@ -7,7 +7,7 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
 
-from sessions_app.maintenance import session_stats
+from sessions_app.services.lifecycle import session_stats
 
 
 class Command(BaseCommand):

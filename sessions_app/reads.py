@@ -1,4 +1,6 @@
-"""A player's sessions view (seed 003): the named read behind GET /players/{uuid}/sessions.
+"""Named reads that compose several queries: a player's sessions view (seed 003), the read
+behind GET /players/{uuid}/sessions. Single-query reads with a name (visibility, effective
+status, due, pending, active) are QuerySet methods in models.py.
 
 The view shows the *live* sessions (open, in progress or closing) the player is a member of,
 is invited to (pending, unexpired) or holds an active reservation in, grouped by `type`.
@@ -7,7 +9,7 @@ accepted and a place in it cannot be used. That includes a session whose closesA
 deadline has passed before the sweeper recorded the close (it reads as closed everywhere).
 
 `lastUpdatedTimestamp` is when what the view shows last changed: the player's stamp, which
-every write that changes the view raises (`services.touch_player_views`), or, if later, the
+every write that changes the view raises (`services.documents.touch_player_views`), or, if later, the
 moment an entry left the view by time alone (an invite or reservation expiring, a session
 passing its deadline) that no write has recorded yet. The ETag is a digest of the whole
 body, so it changes exactly when the body does.
@@ -26,8 +28,9 @@ from typing import Any
 
 from django.utils import timezone
 
+from sessions_project.times import iso
+
 from .models import LIVE_STATUSES, Invite, InviteState, Membership, PlayerSessionsStamp, Reservation
-from .services import iso
 
 SESSION_COLUMNS = ("session__uid", "session__type", "session__closes_at", "session__idle_deadline")
 

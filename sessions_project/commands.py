@@ -1,5 +1,5 @@
-"""Typed arguments shared by the management commands: argparse reports a bad value as a
-usage error (exit status 2 from the shell, CommandError from call_command)."""
+"""Typed arguments shared by the management commands of every app: argparse reports a bad
+value as a usage error (exit status 2 from the shell, CommandError from call_command)."""
 
 from __future__ import annotations
 

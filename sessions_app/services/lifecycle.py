@@ -1,13 +1,20 @@
-"""Operators' workflows over many sessions: purging closed ones and counting what is there.
+"""A session's life over time: the status transitions (`TRANSITIONS`), closing (now or after
+a grace period), heartbeats, the sweeper that records due time-driven closes, and the
+operators' workflows over many sessions: purging closed ones and counting what is there
+(`purge_sessions`, `session_stats` and `close_due_sessions` commands).
 
-Used by the `purge_sessions` and `session_stats` management commands (and usable from a
-shell or admin); the sweeper itself is `services.close_due_sessions`.
+Lock order: close and heartbeat lock the session row (`documents.lock_session`), then raise
+the players' view stamps (a heartbeat only when it settles a due close). The sweeper and
+the purge lock session rows in pk order, a batch per transaction (skipping rows another
+transaction holds, where the database can), and write the batch's view stamps once, in uid
+order; the sweeper then deletes expired reservations (raising their holders' stamps) in a
+transaction of its own.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.apps import apps
 from django.db import connection, models, transaction
@@ -15,8 +22,124 @@ from django.db.models import Avg, Count, F, FloatField, OuterRef, Q, QuerySet, S
 from django.db.models.functions import Cast, Coalesce
 from django.utils import timezone
 
-from . import services
-from .models import LIVE_STATUSES, GameSession, Membership, SessionStatus
+from sessions_project.errors import Conflict
+
+from .. import permissions
+from ..models import LIVE_STATUSES, GameSession, Invite, Membership, Reservation, SessionStatus
+from . import documents
+
+S = SessionStatus
+
+# --- transitions, close, heartbeat, sweeper -------------------------------------------------
+
+# The lifecycle table (README "Session lifecycle"): (from, to) -> how it may happen.
+#   "update": PUT/PATCH by the host or session:*
+#   "close":  DELETE ?closeAfter=N by the host or session:* (N > 0 -> closing, N = 0 -> closed)
+#   "system": time (closesAt, idle deadline) or the last member of a hosted session leaving
+TRANSITIONS: dict[tuple[str, str], frozenset[str]] = {
+    (S.OPEN, S.IN_PROGRESS): frozenset({"update"}),
+    (S.IN_PROGRESS, S.OPEN): frozenset({"update"}),
+    (S.OPEN, S.CLOSING): frozenset({"close"}),
+    (S.IN_PROGRESS, S.CLOSING): frozenset({"close"}),
+    (S.CLOSING, S.CLOSING): frozenset({"close"}),  # only to bring closesAt sooner
+    (S.OPEN, S.CLOSED): frozenset({"update", "close", "system"}),
+    (S.IN_PROGRESS, S.CLOSED): frozenset({"update", "close", "system"}),
+    (S.CLOSING, S.CLOSED): frozenset({"update", "close", "system"}),
+}
+
+
+def check_transition(current: str, target: str, via: str) -> None:
+    """409 `invalid_transition` unless `via` may move a session from `current` to `target`.
+
+    Setting a status to its current value by update is allowed (and changes nothing), except
+    `closing`: only DELETE with closeAfter makes a session close with a grace period. Closing
+    a closed session again (DELETE ?closeAfter=N, any N) is refused: closed is final."""
+    if via == "update" and current == target and target != S.CLOSING:
+        return
+    if via in TRANSITIONS.get((current, target), ()):
+        return
+    if target == S.CLOSING and via == "update":
+        detail = "A session is put in closing only by DELETE with closeAfter"
+    elif current == S.CLOSED and target == S.CLOSED:
+        detail = "The session is already closed"
+    elif current == S.CLOSED:
+        detail = "The session is closed; nothing reopens it"
+    else:
+        detail = f"A session cannot go from {current} to {target}"
+    raise Conflict(f"{detail} (current status: {current}).", code="invalid_transition", status=current)
+
+
+CLOSE_AFTER_MAX = 3600
+
+
+@transaction.atomic
+def session_close(*, session_id: int, actor, close_after: int) -> GameSession:
+    """DELETE ?closeAfter=N: closed now (N = 0) or closing until N seconds from now; on a
+    closing session only ever brings closesAt sooner."""
+    now = timezone.now()
+    session = documents.lock_session(session_id)
+    documents.settle(session, now)
+    if actor is not None:
+        permissions.authorize_session_manage(actor, session)
+    if close_after == 0:
+        check_transition(session.status, S.CLOSED, "close")
+        session.status = S.CLOSED
+        session.closed_at = now
+        documents.session_commit(session, now=now, fields={"status", "closed_at"})
+        return session
+    check_transition(session.status, S.CLOSING, "close")
+    closes_at = now + timedelta(seconds=close_after)
+    if session.status == S.CLOSING and session.closes_at is not None and closes_at >= session.closes_at:
+        return session  # never later: nothing changes
+    session.status = S.CLOSING
+    session.closes_at = closes_at
+    documents.session_commit(session, now=now, fields={"status", "closes_at"})
+    return session
+
+
+@transaction.atomic
+def session_heartbeat(*, session_id: int, actor) -> GameSession:
+    """Keep a session from going idle. Not a write: `version` and the ETag stay."""
+    now = timezone.now()
+    session = documents.lock_session(session_id)
+    documents.settle(session, now)
+    permissions.authorize_heartbeat(actor, session)
+    if session.status == S.CLOSED:
+        raise Conflict("The session is closed.", code="session_closed", status=session.status)
+    documents.refresh_idle_deadline(session, now)
+    session.save(update_fields=["last_activity_at", "idle_deadline"])
+    return session
+
+
+def close_due_sessions(
+    *, now: datetime | None = None, batch_size: int = 500, progress: Callable[[int], None] | None = None
+) -> list[GameSession]:
+    """Record every due time-driven close (closesAt or idle deadline passed). Idempotent;
+    several copies may run at once: rows another copy holds are skipped (SKIP LOCKED).
+    `progress` is called after each batch with how many were closed so far."""
+    now = now or timezone.now()
+    closed: list[GameSession] = []
+    skip_locked = connection.features.has_select_for_update_skip_locked
+    while True:
+        with transaction.atomic():
+            queryset = GameSession.objects.due(now).order_by("pk")
+            if skip_locked:
+                queryset = queryset.select_for_update(skip_locked=True)
+            batch = list(queryset[:batch_size])
+            touches: dict[str, datetime] = {}
+            for session in batch:
+                documents.settle(session, now, touches)
+            documents.touch_player_views(touches)  # once per batch, in uid order (see documents.touch_player_views)
+            closed.extend(batch)
+        if progress is not None and batch:
+            progress(len(closed))
+        if len(batch) < batch_size:
+            break
+    with transaction.atomic():  # each deletion raises the stamp it dates (players' views)
+        documents.drop_reservations(Reservation.objects.filter(expires_at__lte=now), now)
+    documents.mark_expired_invites(Invite.objects.all(), now)
+    return closed
+
 
 # --- purge ----------------------------------------------------------------------------------
 
@@ -93,8 +216,8 @@ def sessions_purge(
             # dated until now.
             touches: dict[str, datetime] = {}
             for session in batch:
-                services._settle(session, now, touches)
-            services.touch_player_views(touches)
+                documents.settle(session, now, touches)
+            documents.touch_player_views(touches)
             pks = [session.pk for session in batch]
             if pks:
                 _, per_model = GameSession.objects.filter(pk__in=pks).delete()

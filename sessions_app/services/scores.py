@@ -1,12 +1,20 @@
-"""Score workflows: a member's score submitted to a live session, and a player's batch of past
-scores imported and grouped into sessions the way score trackers do it.
+"""Scores: a member's score submitted to a live session, the numbers a score and the catalog
+take (`parse_number`, `json_number`), and a player's batch of past scores imported and
+grouped into sessions the way score trackers do it. The catalog itself (songs and charts) has
+no workflow beyond a row's own rules: its API creates and reads the rows directly.
 
 Scores are not part of the session document (they are read at GET /sessions/{uid}/scores), so
 adding a score does not move a session's `version` or ETag. A submitted score counts as
 activity: it pushes the idle deadline back like a heartbeat. An import changes the documents of
 the sessions it touches only where their members change (an imported session's `dateCreated`
 and `closedAt` follow its first and last score, and a merge), and those changes go through
-`services.session_commit` like every other write.
+`documents.session_commit` like every other write.
+
+Lock order: a submitted score locks its session row (`documents.lock_session`). An import
+locks the importing player's row first (one import per player at a time), then the player's
+imported sessions it may append to (`select_for_update`, in dateCreated order), then creates
+sessions through `sessions.session_create` and commits the changed ones (raising the players'
+view stamps last).
 """
 
 from __future__ import annotations
@@ -27,8 +35,9 @@ from players_app.models import Player
 from sessions_project.errors import Conflict, InvalidInput, field_error
 from sessions_project.fields import data_message, data_problem
 
-from . import permissions, services
-from .models import Chart, GameSession, Score, SessionStatus, Visibility
+from .. import permissions
+from ..models import Chart, GameSession, Score, SessionStatus, Visibility
+from . import documents, sessions
 
 MAX_SIGNIFICANT_DIGITS = 15
 SCORE_VALUE_DIGITS = 20  # Score.value: DecimalField(max_digits=20, decimal_places=6)
@@ -97,7 +106,7 @@ def _player_to_score(actor, session: GameSession, player_uid: Any) -> int:
     permissions.authorize_score_submit(actor, session, player_uid)
     if permissions.names_self(actor, player_uid):
         return actor.id
-    player = services._player_by_uid(player_uid, "player")
+    player = documents.player_by_uid(player_uid, "player")
     if str(player.uid) not in session.users_doc:
         message = f"{player.username} is not a member of this session."
         raise InvalidInput(message, code="player_not_member", errors=[field_error("player", message, "not_member")])
@@ -121,8 +130,8 @@ def score_submit(
     own, a session:* account reports a member's (`player_uid`). 403 not a member (or naming
     another player without session:*), 400 unknown player or chart, 409 closing or closed."""
     now = timezone.now()
-    session = services._lock(session_id)
-    services._settle(session, now)
+    session = documents.lock_session(session_id)
+    documents.settle(session, now)
     player_id = _player_to_score(actor, session, player_uid)
     if not Chart.objects.filter(pk=chart_id).exists():
         message = f"No chart with id {chart_id}."
@@ -145,7 +154,7 @@ def score_submit(
         date_created=now,
     )
     # Playing is activity: the idle deadline moves back, as with a heartbeat (version stays).
-    services._refresh_idle_deadline(session, now)
+    documents.refresh_idle_deadline(session, now)
     session.save(update_fields=["last_activity_at", "idle_deadline"])
     return score
 
@@ -356,10 +365,10 @@ def imported_session_name(first: datetime) -> str:
 
 
 def _imported_session_create(actor, first: datetime, last: datetime) -> GameSession:
-    """A record of past play, made like every session (services.session_create renders its
+    """A record of past play, made like every session (sessions.session_create renders its
     documents): private, hosted by the importer as its only member, never idle-closed; then
     closed at its last score, with dateCreated at its first."""
-    session = services.session_create(
+    session = sessions.session_create(
         actor=actor,
         values={"visibility": Visibility.PRIVATE, "idle_timeout": 0, "name": imported_session_name(first)},
         counts_as_live=False,
@@ -465,5 +474,5 @@ def scores_import(*, actor, scores: Sequence[Any]) -> ImportResult:
     for session in existing:
         fields = changed.get(session.pk)
         if fields:  # a new first or last score (or highlight) changes the document: version + 1
-            services.session_commit(session, now=now, fields=fields)
+            documents.session_commit(session, now=now, fields=fields)
     return result

@@ -9,7 +9,7 @@ from django.db.models import Count
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 
-from .models import LIVE_STATUSES, GameSession, Membership, SessionStatus
+from ..models import LIVE_STATUSES, GameSession, Membership, SessionStatus
 
 HOURS = 24
 

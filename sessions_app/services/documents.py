@@ -1,0 +1,282 @@
+"""What every session write shares (internal to this package): the session row's lock, the
+time-driven close it settles first, the document it re-renders and commits, and the stamps
+of the players' sessions views it raises. Also player lookups by uid for the workflows.
+
+A write runs in one transaction: `lock_session` locks the session row, `settle` records a
+close that is due (not a write: `version` does not move), the workflow changes the rows that
+hang on the session, and `session_commit` re-renders `users`, `teams` and `invited` and bumps
+`version` by exactly one.
+
+Lock order: the session row first (`lock_session`), then the rows that hang on it (teams,
+members, invites, reservations), then the players' view stamps (PlayerSessionsStamp), which
+`touch_player_views` upserts in uid order.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import connection
+from django.utils import timezone
+
+from players_app.models import Player
+from sessions_project.errors import InvalidInput, NotFound, field_error
+from sessions_project.times import iso
+
+from ..models import (
+    LIVE_STATUSES,
+    GameSession,
+    Invite,
+    InviteState,
+    Membership,
+    PlayerSessionsStamp,
+    Reservation,
+    SessionStatus,
+    Team,
+)
+
+S = SessionStatus
+
+
+def lock_session(session_id: int) -> GameSession:
+    """The session row, locked for the rest of the transaction."""
+    try:
+        return GameSession.objects.select_for_update().get(pk=session_id)
+    except GameSession.DoesNotExist:
+        raise NotFound("No such session.", code="session_not_found") from None
+
+
+def player_by_uid(value: Any, field: str) -> Player:
+    try:
+        player_uid = uuid.UUID(str(value))
+    except ValueError:
+        raise InvalidInput(errors=[field_error(field, "Not a valid UUID.", "invalid_uuid")]) from None
+    player = Player.objects.filter(uid=player_uid).first()
+    if player is None:
+        raise InvalidInput(
+            f"No player with uid {player_uid}.",
+            code="unknown_player",
+            errors=[field_error(field, f"No player with uid {player_uid}.", "unknown_player")],
+        )
+    return player
+
+
+def players_by_uid(values: Iterable[Any], field: str) -> list[Player]:
+    """The players a list names, in its order and without repeats, in one query; 400 naming
+    `field[index]` for the first uid that is malformed or unknown."""
+    wanted: list[uuid.UUID] = []
+    for index, value in enumerate(values):
+        try:
+            wanted.append(uuid.UUID(str(value)))
+        except ValueError:
+            raise InvalidInput(errors=[field_error(f"{field}[{index}]", "Not a valid UUID.", "invalid_uuid")]) from None
+    found = {p.uid: p for p in Player.objects.filter(uid__in=set(wanted))} if wanted else {}
+    players: dict[int, Player] = {}
+    for index, player_uid in enumerate(wanted):
+        if player_uid not in found:
+            message = f"No player with uid {player_uid}."
+            raise InvalidInput(
+                message, code="unknown_player", errors=[field_error(f"{field}[{index}]", message, "unknown_player")]
+            )
+        players.setdefault(found[player_uid].pk, found[player_uid])
+    return list(players.values())
+
+
+def settle(session: GameSession, now: datetime, touches: dict[str, datetime] | None = None) -> bool:
+    """Record a time-driven close that is due (not a write: `version` does not move).
+    Its entries left the players' views at the deadline: their stamps are raised to it, or
+    gathered in `touches` for the caller to write once (see touch_player_views)."""
+    due = session.due_at()
+    if session.status in LIVE_STATUSES and due is not None and due <= now:
+        leaving = leaving_times([session], now)
+        if touches is None:
+            touch_player_views(leaving)
+        else:
+            for player_uid, at in leaving.items():
+                raise_time(touches, player_uid, at)
+        session.status = S.CLOSED
+        session.closed_at = due
+        session.save(update_fields=["status", "closed_at"])
+        return True
+    return False
+
+
+def refresh_idle_deadline(session: GameSession, now: datetime) -> None:
+    session.last_activity_at = now
+    if session.idle_timeout > 0 and session.status in LIVE_STATUSES:
+        session.idle_deadline = now + timedelta(seconds=session.idle_timeout)
+    else:
+        session.idle_deadline = None
+
+
+def render_documents(session: GameSession) -> None:
+    """Re-render `users`, `teams` and `invited` from the tables (three small queries)."""
+    members = list(
+        Membership.objects.filter(session=session).order_by("joined_at", "id").values_list("player__uid", "team_id")
+    )
+    teams = list(Team.objects.filter(session=session).order_by("index").values_list("id", "index", "name"))
+    players_by_team: dict[int, list[str]] = {team_id: [] for team_id, _, _ in teams}
+    for player_uid, team_id in members:
+        if team_id in players_by_team:
+            players_by_team[team_id].append(str(player_uid))
+    session.users_doc = [str(player_uid) for player_uid, _ in members]
+    session.teams_doc = [
+        {"index": index, "name": name, "players": players_by_team[team_id]} for team_id, index, name in teams
+    ]
+    session.invites_doc = [
+        {"uid": str(player_uid), "expiresAt": iso(expires_at)}
+        for player_uid, expires_at in Invite.objects.filter(session=session, state=InviteState.PENDING)
+        .order_by("date_created", "id")
+        .values_list("player__uid", "expires_at")
+    ]
+
+
+def session_commit(session: GameSession, *, now: datetime | None = None, fields: Iterable[str] = ()) -> None:
+    """Save a change to the session document: re-render it and bump `version` by one."""
+    now = now or timezone.now()
+    before = (set(session.users_doc), invited_uids(session.invites_doc, now))
+    render_documents(session)
+    _touch_changed_views(session, before, set(fields), now)
+    session.version += 1
+    session.date_modified = now
+    refresh_idle_deadline(session, now)
+    session.save(
+        update_fields={
+            *fields,
+            "users_doc",
+            "teams_doc",
+            "invites_doc",
+            "version",
+            "date_modified",
+            "last_activity_at",
+            "idle_deadline",
+        }
+    )
+
+
+# --- players' sessions views (seed 003) ------------------------------------------------------
+# A player's view shows the live sessions it is a member of, invited to (pending, unexpired) or
+# holds an active reservation in. Writes that change a view raise the player's stamp (the
+# view's lastUpdatedTimestamp); see PlayerSessionsStamp and sessions_app/reads.py.
+
+STAMP_BATCH = 400  # rows per upsert: two parameters each, under SQLite's oldest limit of 999
+
+
+# The session columns that date an entry's leaving by time (see _left_at).
+SESSION_CLOCK = ("session__status", "session__closes_at", "session__idle_deadline")
+
+
+def invited_uids(invites_doc: list[dict[str, Any]], now: datetime) -> set[str]:
+    now_iso = iso(now)
+    return {i["uid"] for i in invites_doc if i["expiresAt"] is None or i["expiresAt"] > now_iso}
+
+
+def _left_at(now: datetime, expires_at, status: str, closes_at, idle_deadline) -> datetime | None:
+    """When an invite or reservation leaves (or left) its player's view, if it goes now: now,
+    or earlier if it expired or its session passed a deadline first. None for a session
+    already recorded as closed: its entries left the views when it closed (stamped then)."""
+    if status == S.CLOSED:
+        return None
+    return min(t for t in (now, expires_at, closes_at, idle_deadline) if t is not None)
+
+
+def raise_time(times: dict[str, datetime], player_uid: Any, at: datetime) -> None:
+    key = str(player_uid)
+    if key not in times or times[key] < at:
+        times[key] = at
+
+
+def touch_player_views(times: dict[str, datetime]) -> None:
+    """Raise each player's stamp (by uid) to at least the given time, in one upsert per batch.
+
+    A stamp row stays locked until the transaction ends. Rows go in uid order, and each
+    transaction calls this once (or only ever for one player), so no two transactions can
+    wait on each other's stamps in a cycle: gather first, then write (see the sweeper)."""
+    if not times:
+        return
+    table = connection.ops.quote_name(PlayerSessionsStamp._meta.db_table)
+    uid_field = PlayerSessionsStamp._meta.get_field("player_uid")
+    at_field = PlayerSessionsStamp._meta.get_field("changed_at")
+    keys = sorted(times)
+    with connection.cursor() as cursor:
+        for start in range(0, len(keys), STAMP_BATCH):
+            batch = keys[start : start + STAMP_BATCH]
+            params: list[Any] = []
+            for key in batch:
+                params.append(uid_field.get_db_prep_value(uuid.UUID(key), connection))
+                params.append(at_field.get_db_prep_value(times[key], connection))
+            cursor.execute(
+                f"INSERT INTO {table} (player_uid, changed_at) VALUES {', '.join(['(%s, %s)'] * len(batch))} "
+                f"ON CONFLICT (player_uid) DO UPDATE SET changed_at = CASE "
+                f"WHEN excluded.changed_at > {table}.changed_at THEN excluded.changed_at "
+                f"ELSE {table}.changed_at END",
+                params,
+            )
+
+
+def leaving_times(sessions: Iterable[GameSession], now: datetime) -> dict[str, datetime]:
+    """When each entry these sessions show in players' views leaves them as the sessions close
+    or go: now, or earlier where the session's deadline, or the invite's or reservation's own
+    expiry, had already passed (that change happened then, by time)."""
+    cutoffs = {s.pk: min(now, s.due_at() or now) for s in sessions}
+    times: dict[str, datetime] = {}
+    if not cutoffs:
+        return times
+    for session_id, player_uid in Membership.objects.filter(session_id__in=cutoffs).values_list(
+        "session_id", "player__uid"
+    ):
+        raise_time(times, player_uid, cutoffs[session_id])
+    entries = [
+        *Invite.objects.filter(
+            session_id__in=cutoffs, state__in=(InviteState.PENDING, InviteState.EXPIRED)
+        ).values_list("session_id", "player__uid", "expires_at"),
+        *Reservation.objects.filter(session_id__in=cutoffs).values_list("session_id", "player__uid", "expires_at"),
+    ]
+    for session_id, player_uid, expires_at in entries:
+        cutoff = cutoffs[session_id]
+        raise_time(times, player_uid, min(cutoff, expires_at) if expires_at is not None else cutoff)
+    return times
+
+
+def _touch_changed_views(session: GameSession, before: tuple[set[str], set[str]], fields: set[str], now) -> None:
+    """Raise the stamps of the players whose view this commit changes (after re-rendering)."""
+    users, invited = set(session.users_doc), invited_uids(session.invites_doc, now)
+    changed = (before[0] ^ users) | (before[1] ^ invited)
+    times = dict.fromkeys(changed, now)
+    if session.status == S.CLOSED:
+        if "status" not in fields:
+            return  # closed before this write: it was in no view already
+        # Closed by this write: everything it showed leaves the views.
+        for player_uid, at in leaving_times([session], now).items():
+            raise_time(times, player_uid, at)
+    elif "type" in fields:
+        # The session moves to another group in every view that shows it.
+        holders = Reservation.objects.active(now).filter(session=session).values_list("player__uid", flat=True)
+        times.update(dict.fromkeys({*users, *invited, *map(str, holders)}, now))
+    touch_player_views(times)
+
+
+def drop_reservations(queryset, now: datetime) -> int:
+    """Delete reservations; an active one leaves its holder's view now, an expired one left it
+    when it expired. Returns how many active ones were deleted."""
+    rows = list(queryset.values_list("player__uid", "expires_at", *SESSION_CLOCK))
+    if not rows:
+        return 0
+    times: dict[str, datetime] = {}
+    for player_uid, expires_at, *session_clock in rows:
+        left = _left_at(now, expires_at, *session_clock)
+        if left is not None:
+            raise_time(times, player_uid, left)
+    touch_player_views(times)
+    queryset.delete()
+    return sum(1 for _, expires_at, *_ in rows if expires_at > now)
+
+
+def mark_expired_invites(queryset, now: datetime) -> None:
+    """Mark pending invites past expiresAt as expired. No stamp moves: the row keeps dating
+    the expiry (the view reads expired rows of live sessions, and leaving_times records them
+    when their session closes or goes)."""
+    queryset.filter(state=InviteState.PENDING, expires_at__lte=now).update(state=InviteState.EXPIRED, date_modified=now)

@@ -1,0 +1,217 @@
+"""Invites (create, accept, decline, revoke, and the `invited` list of create and update)
+and reservations (create, cancel), with the pending-invite quota of a session
+(QUOTA_PENDING_INVITES_PER_SESSION; 0: none, session:* exempt).
+
+Lock order: the session row first (`documents.lock_session`), then the invite row (an
+invite is looked up unlocked, its session locked, then the invite locked) or the session's
+reservations, and the players' view stamps (`documents.touch_player_views`, in uid order).
+Accepting an invite joins through `membership.session_join` inside the same transaction,
+which locks the same session row again.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from players_app.models import Player
+from sessions_project.errors import Conflict, InvalidInput, NotFound, field_error
+
+from .. import permissions
+from ..models import GameSession, Invite, InviteState, Membership, Reservation, SessionStatus
+from . import documents, membership
+
+S = SessionStatus
+
+
+def check_pending_invites_quota(pending: int) -> None:
+    """409 `quota_exceeded` if a session would hold more than QUOTA_PENDING_INVITES_PER_SESSION
+    pending invites (callers count under the session's row lock)."""
+    limit = settings.QUOTA_PENDING_INVITES_PER_SESSION
+    if limit and pending > limit:
+        raise Conflict(f"A session may hold at most {limit} pending invites.", code="quota_exceeded")
+
+
+def _expire_stale_invites(session: GameSession, now: datetime) -> None:
+    """Free the one-pending-invite slot of invites past expiresAt (see Invite's constraint)."""
+    documents.mark_expired_invites(Invite.objects.filter(session=session), now)
+
+
+def _invite(
+    session: GameSession, actor, player: Player, expires_at: datetime | None, now: datetime, *, quota: bool = False
+) -> Invite:
+    """Checks in the API's order: 400 (expiresAt), then 409 (closed, member, already invited,
+    and with `quota` the session's pending invites; `set_invited` checks that for its list)."""
+    if expires_at is not None and expires_at <= now:
+        message = "expiresAt must be in the future."
+        raise InvalidInput(message, errors=[field_error("expiresAt", message, "in_past")])
+    if session.status == S.CLOSED:
+        raise Conflict("The session is closed.", code="session_closed", status=session.status)
+    if Membership.objects.filter(session=session, player=player).exists():
+        raise Conflict(f"{player.username} is already a member.", code="already_member")
+    if Invite.objects.pending(now).filter(session=session, player=player).exists():
+        raise Conflict(f"{player.username} already has a pending invite.", code="already_invited")
+    if quota and settings.QUOTA_PENDING_INVITES_PER_SESSION and not permissions.is_operator(actor):
+        check_pending_invites_quota(Invite.objects.pending(now).filter(session=session).count() + 1)
+    return Invite.objects.create(
+        session=session,
+        player=player,
+        inviting_player_id=actor.id,
+        expires_at=expires_at,
+        date_created=now,
+        date_modified=now,
+    )
+
+
+def set_invited(session: GameSession, actor, players: list[Player], now: datetime) -> bool:
+    """`invited` on create/update sets the whole list (resolved by `documents.players_by_uid`): new
+    players are invited, pending invites left out are revoked. Returns whether anything changed."""
+    _expire_stale_invites(session, now)
+    wanted = {player.id: player for player in players}
+    pending = {i.player_id: i for i in Invite.objects.filter(session=session, state=InviteState.PENDING)}
+    if not permissions.is_operator(actor):
+        check_pending_invites_quota(len(wanted))  # the list is what stays pending
+    changed = False
+    for player_id, invite in pending.items():
+        if player_id not in wanted:
+            invite.state = InviteState.REVOKED
+            invite.date_modified = now
+            invite.save(update_fields=["state", "date_modified"])
+            changed = True
+    for player_id, player in wanted.items():
+        if player_id not in pending:
+            _invite(session, actor, player, None, now)
+            changed = True
+    return changed
+
+
+@transaction.atomic
+def invite_create(*, session_id: int, actor, player_uid: Any, expires_at: datetime | None = None) -> Invite:
+    """The host (or session:*) invites a player: 400 unknown, 409 member or already invited."""
+    now = timezone.now()
+    session = documents.lock_session(session_id)
+    documents.settle(session, now)
+    permissions.authorize_session_manage(actor, session)
+    player = documents.player_by_uid(player_uid, "player")
+    _expire_stale_invites(session, now)
+    invite = _invite(session, actor, player, expires_at, now, quota=True)
+    documents.session_commit(session, now=now)
+    return invite
+
+
+def _lock_invite(invite_id: int) -> tuple[Invite, GameSession]:
+    invite = Invite.objects.filter(pk=invite_id).only("session_id").first()
+    if invite is None:
+        raise NotFound("No such invite.", code="invite_not_found")
+    session = documents.lock_session(invite.session_id)
+    invite = Invite.objects.select_for_update().get(pk=invite_id)
+    return invite, session
+
+
+def _require_pending(invite: Invite, now: datetime) -> None:
+    state = InviteState.EXPIRED if invite.state == InviteState.PENDING and not invite.is_pending(now) else invite.state
+    if state != InviteState.PENDING:
+        raise Conflict(f"The invite is {state}.", code="invite_not_pending", state=state)
+
+
+@transaction.atomic
+def invite_accept(*, invite_id: int, actor) -> Invite:
+    """The invited player joins: no password, within capacity, only an open session."""
+    now = timezone.now()
+    invite, session = _lock_invite(invite_id)
+    if invite.player_id != actor.id:
+        raise NotFound("No such invite.", code="invite_not_found")
+    _require_pending(invite, now)
+    membership.session_join(session_id=session.pk, actor=actor, via_invite=True)
+    invite.refresh_from_db()
+    return invite
+
+
+@transaction.atomic
+def invite_decline(*, invite_id: int, actor) -> Invite:
+    """The invited player turns a pending invite down."""
+    now = timezone.now()
+    invite, session = _lock_invite(invite_id)
+    if invite.player_id != actor.id:
+        raise NotFound("No such invite.", code="invite_not_found")
+    documents.settle(session, now)
+    _require_pending(invite, now)
+    invite.state = InviteState.DECLINED
+    invite.date_modified = now
+    invite.save(update_fields=["state", "date_modified"])
+    documents.session_commit(session, now=now)
+    return invite
+
+
+@transaction.atomic
+def invite_revoke(*, invite_id: int, actor) -> Invite:
+    """The session's current host (or session:*) revokes a pending invite."""
+    now = timezone.now()
+    invite, session = _lock_invite(invite_id)
+    permissions.authorize_session_manage(actor, session)
+    documents.settle(session, now)
+    _require_pending(invite, now)
+    invite.state = InviteState.REVOKED
+    invite.date_modified = now
+    invite.save(update_fields=["state", "date_modified"])
+    documents.session_commit(session, now=now)
+    return invite
+
+
+@transaction.atomic
+def reservation_create(*, session_id: int, actor, player_uid: Any, expires_at: datetime | None = None) -> Reservation:
+    """Hold a place for a player (host or session:*). Counts against capacity until used,
+    cancelled or expired; does not change the session document."""
+    now = timezone.now()
+    session = documents.lock_session(session_id)
+    documents.settle(session, now)
+    permissions.authorize_session_manage(actor, session)
+    player = documents.player_by_uid(player_uid, "player")
+    if expires_at is None:
+        expires_at = now + timedelta(seconds=settings.RESERVATION_TTL)
+    elif expires_at <= now:
+        message = "expiresAt must be in the future."
+        raise InvalidInput(message, errors=[field_error("expiresAt", message, "in_past")])
+    if session.status == S.CLOSED or session.status == S.CLOSING:
+        raise Conflict(f"The session is {session.status}.", code="not_joinable", status=session.status)
+    if Membership.objects.filter(session=session, player=player).exists():
+        raise Conflict(f"{player.username} is already a member.", code="already_member")
+    if Reservation.objects.active(now).filter(session=session, player=player).exists():
+        raise Conflict(f"{player.username} already holds a reservation.", code="already_reserved")
+    capacity = session.capacity
+    if capacity is not None:
+        taken = Membership.objects.filter(session=session).count()
+        taken += Reservation.objects.active(now).filter(session=session).count()
+        if taken >= capacity:
+            raise Conflict("The session is full.", code="session_full")
+    # The player's expired reservation here (not yet swept) gives way to the new one.
+    documents.drop_reservations(Reservation.objects.filter(session=session, player=player), now)
+    documents.touch_player_views({str(player.uid): now})
+    return Reservation.objects.create(
+        session=session, player=player, created_by_id=actor.id, expires_at=expires_at, date_created=now
+    )
+
+
+@transaction.atomic
+def reservation_cancel(*, reservation_id: int, session_id: int, actor) -> Reservation:
+    """The host, session:* or the reserved player cancels an active reservation (an expired
+    one is gone already: 404). Returns it, as it was."""
+    now = timezone.now()
+    session = documents.lock_session(session_id)
+    documents.settle(session, now)
+    reservation = (
+        Reservation.objects.active(now)
+        .filter(pk=reservation_id, session=session)
+        .select_related("session", "player")
+        .first()
+    )
+    if reservation is None:
+        raise NotFound("No such reservation.", code="reservation_not_found")
+    if reservation.player_id != actor.id:
+        permissions.authorize_session_manage(actor, session)
+    documents.drop_reservations(Reservation.objects.filter(pk=reservation.pk), now)
+    return reservation

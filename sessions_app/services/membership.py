@@ -1,0 +1,319 @@
+"""Membership: join (with the join password and its throttles), leave, teams (choosing,
+moving, resizing) and kicks, with the host hand-over when the host goes.
+
+Lock order: the session row first (`documents.lock_session`), then the rows that hang on it
+(teams, members, reservations, invites) and the players' view stamps
+(`documents.touch_player_views`, in uid order).
+A password check runs before the join's transaction, in its own: it locks the same session
+row while it reads the throttle and records a failure, so one session's guesses are judged
+one at a time.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.hashers import PBKDF2PasswordHasher
+from django.db import transaction
+from django.db.models import Count
+from django.utils import timezone
+
+from sessions_project.errors import Conflict, Forbidden, InvalidInput, NotFound, TooManyRequests, field_error
+
+from .. import permissions
+from ..models import GameSession, Invite, InviteState, JoinPasswordFailure, Membership, Reservation, SessionStatus, Team
+from . import documents
+
+S = SessionStatus
+
+
+def hash_join_password(raw: str) -> str:
+    """Django's PBKDF2 with few rounds (JOIN_PASSWORD_ITERATIONS): a few ms per join."""
+    if not raw:
+        return ""
+    hasher = PBKDF2PasswordHasher()
+    return hasher.encode(raw, hasher.salt(), iterations=settings.JOIN_PASSWORD_ITERATIONS)
+
+
+def check_join_password(raw: str | None, encoded: str) -> bool:
+    if not raw or not encoded:
+        return False
+    return PBKDF2PasswordHasher().verify(raw, encoded)
+
+
+def _throttle_check(session: GameSession, player_id: int, now: datetime) -> None:
+    """429 while the session has had JOIN_PASSWORD_SESSION_MAX_FAILURES failures within the
+    window (whoever made them), or this player JOIN_PASSWORD_MAX_FAILURES of them there.
+
+    One query reads the session's most recent failures, at most the session's limit: failures
+    are recorded only while neither limit is reached, so fewer than that many rows means all
+    of the window's, and the player's are among them. With the limit reached, the player's
+    own throttle lifts no later than the session's unless its failures are among those read."""
+    window = timedelta(seconds=settings.JOIN_PASSWORD_WINDOW)
+    session_max = settings.JOIN_PASSWORD_SESSION_MAX_FAILURES
+    player_max = settings.JOIN_PASSWORD_MAX_FAILURES
+    recent = list(
+        JoinPasswordFailure.objects.filter(session=session, at__gt=now - window)
+        .order_by("-at")
+        .values_list("player_id", "at")[:session_max]
+    )
+    mine = [at for failed_by, at in recent if failed_by == player_id]
+    ends = []  # when each throttle that applies lifts
+    if len(mine) >= player_max:
+        ends.append(mine[player_max - 1] + window)
+    if len(recent) >= session_max:
+        ends.append(recent[session_max - 1][1] + window)
+    if not ends:
+        return
+    until = max(ends)
+    if len(recent) >= session_max:
+        detail = "Too many wrong passwords for this session from all players"
+    else:
+        detail = "Too many wrong passwords for this session"
+    retry_after = max(1, math.ceil((until - now).total_seconds()))
+    raise TooManyRequests(
+        f"{detail}; try again in {retry_after} s.",
+        code="join_throttled",
+        headers={"Retry-After": str(retry_after)},
+    )
+
+
+def _check_password(session: GameSession, actor, password: str | None, now: datetime) -> None:
+    """Throttle first (a throttled join learns nothing about its password), then verify.
+    A failure is recorded in its own committed write, outside the join's transaction. One
+    session's checks run one at a time (its row is locked while they are judged), so a burst
+    of concurrent guesses, from one player or many, is counted as a sequence would be, not
+    all read as under the limit. Once throttled, a check costs no hashing and takes the lock
+    only for a query."""
+    window = timedelta(seconds=settings.JOIN_PASSWORD_WINDOW)
+    with transaction.atomic():
+        list(GameSession.objects.select_for_update().filter(pk=session.pk).values_list("pk", flat=True))
+        _throttle_check(session, actor.id, now)
+        if check_join_password(password, session.password_hash):
+            return
+        JoinPasswordFailure.objects.filter(session=session, at__lte=now - window).delete()
+        JoinPasswordFailure.objects.create(session=session, player_id=actor.id, at=now)
+    if password:
+        raise Forbidden("Wrong session password.", code="wrong_password")
+    raise Forbidden("This session needs a password to join.", code="password_required")
+
+
+def _joinable(session: GameSession, status: str | None = None) -> None:
+    status = status or session.status
+    if status != S.OPEN:
+        raise Conflict(
+            f"Only an open session can be joined (current status: {status}).",
+            code="not_joinable",
+            status=status,
+        )
+
+
+def session_join(
+    *, session_id: int, actor, password: str | None = None, team: int | None = None, via_invite: bool = False
+) -> GameSession:
+    """Join a session: the password unless the caller holds a reservation or invite (or is
+    already in), then within capacity (a reservation's place is the caller's own), into the
+    requested team or the smallest one. A repeated join by a member changes nothing."""
+    now = timezone.now()
+    session = GameSession.objects.filter(pk=session_id).first()
+    if session is None:
+        raise NotFound("No such session.", code="session_not_found")
+    validate_team_index(session.num_teams, team)  # a malformed request (400) before any 409
+    # A session that is not open refuses every join with 409 before any password is looked
+    # at (issue 5: "every join gets 409"), so guesses on it are neither answered nor counted.
+    _joinable(session, session.effective_status(now))
+    member = str(actor.uid) in session.users_doc
+    if session.password_hash and not member and not via_invite:
+        reserved = Reservation.objects.active(now).filter(session=session, player_id=actor.id).exists()
+        if not reserved and not Invite.objects.pending(now).filter(session=session, player_id=actor.id).exists():
+            _check_password(session, actor, password, now)
+    with transaction.atomic():
+        session = documents.lock_session(session_id)
+        documents.settle(session, now)
+        _joinable(session)
+        if Membership.objects.filter(session=session, player_id=actor.id).exists():
+            return session
+        reservation = Reservation.objects.active(now).filter(session=session, player_id=actor.id).first()
+        capacity = session.capacity
+        if capacity is not None and reservation is None:
+            taken = Membership.objects.filter(session=session).count()
+            taken += Reservation.objects.active(now).filter(session=session).count()
+            if taken >= capacity:
+                raise Conflict("The session is full.", code="session_full")
+        chosen = _choose_team(session, _teams_with_counts(session), team)
+        Membership.objects.create(session=session, player_id=actor.id, team=chosen, joined_at=now)
+        if reservation is not None:
+            reservation.delete()
+        # An invite that had expired stays expired: joining by password does not accept it.
+        Invite.objects.pending(now).filter(session=session, player_id=actor.id).update(
+            state=InviteState.ACCEPTED, date_modified=now
+        )
+        documents.session_commit(session, now=now)
+        return session
+
+
+def _remove_member(session: GameSession, player_id: int, now: datetime) -> set[str]:
+    """Take a player out of `users` and its team; hand the host over or close the session.
+    Returns the session fields that changed besides the rendered members."""
+    Membership.objects.filter(session=session, player_id=player_id).delete()
+    changed: set[str] = set()
+    if session.host_id == player_id:
+        successor = Membership.objects.filter(session=session).order_by("joined_at", "id").first()
+        if successor is not None:
+            session.host_id = successor.player_id
+            changed.add("host")
+    if session.host_id is not None and not Membership.objects.filter(session=session).exists():
+        # The last member of a hosted session left: it closes and keeps its last host.
+        session.status = S.CLOSED
+        session.closed_at = now
+        changed.update({"status", "closed_at"})
+    return changed
+
+
+@transaction.atomic
+def session_leave(*, session_id: int, actor) -> GameSession:
+    """Leave a session (also while it is closing); 409 for a non-member or a closed session."""
+    now = timezone.now()
+    session = documents.lock_session(session_id)
+    documents.settle(session, now)
+    if session.status == S.CLOSED:
+        raise Conflict("The session is closed.", code="session_closed", status=session.status)
+    if not Membership.objects.filter(session=session, player_id=actor.id).exists():
+        raise Conflict("You are not a member of this session.", code="not_member")
+    changed = _remove_member(session, actor.id, now)
+    documents.session_commit(session, now=now, fields=changed)
+    return session
+
+
+def team_name(index: int) -> str:
+    return f"Team {index + 1}"
+
+
+def _teams_with_counts(session: GameSession) -> list[Team]:
+    return list(Team.objects.filter(session=session).annotate(size=Count("memberships")).order_by("index"))
+
+
+def validate_team_index(num_teams: int, requested: int | None) -> None:
+    """400 for a team index the session does not have (its teams are 0 to numTeams - 1)."""
+    if requested is None or 0 <= requested < num_teams:
+        return
+    if num_teams == 0:
+        message = "This session has no teams."
+        raise InvalidInput(message, errors=[field_error("team", message, "no_teams")])
+    message = f"Team index must be from 0 to {num_teams - 1}."
+    raise InvalidInput(message, errors=[field_error("team", message, "invalid_team")])
+
+
+def _choose_team(session: GameSession, teams: list[Team], requested: int | None) -> Team | None:
+    """The team a joining player goes to: the requested one (409 when full), else the
+    smallest with room, lowest index on ties."""
+    validate_team_index(len(teams), requested)
+    if not teams:
+        return None
+    room = [t for t in teams if session.team_size == 0 or t.size < session.team_size]
+    if requested is not None:
+        team = next(t for t in teams if t.index == requested)
+        if team not in room:
+            raise Conflict(f"Team {requested} is full.", code="team_full")
+        return team
+    if not room:
+        raise Conflict("The session is full.", code="session_full")
+    return min(room, key=lambda t: (t.size, t.index))
+
+
+def resize_teams(session: GameSession, num_teams: int, team_size: int, now: datetime) -> None:
+    """Add or remove teams for new numTeams/teamSize; 409 if members and active reservations
+    would no longer fit. Players keep their team where it still exists and has room; the
+    others move to the smallest teams."""
+    members = list(Membership.objects.filter(session=session).select_related("team").order_by("joined_at", "id"))
+    reserved = Reservation.objects.active(now).filter(session=session).count()
+    if num_teams > 0 and team_size > 0 and len(members) + reserved > num_teams * team_size:
+        raise Conflict(
+            f"{len(members)} members and {reserved} reservations do not fit in {num_teams} teams of {team_size}.",
+            code="teams_do_not_fit",
+        )
+    existing = {t.index: t for t in Team.objects.filter(session=session)}
+    for index in range(num_teams):
+        if index not in existing:
+            existing[index] = Team.objects.create(session=session, index=index, name=team_name(index))
+    Team.objects.filter(session=session, index__gte=num_teams).delete()
+    teams = [existing[i] for i in range(num_teams)]
+    counts = {t.index: 0 for t in teams}
+    homeless: list[Membership] = []
+    for member in members:
+        index = member.team.index if member.team_id and member.team else None
+        if index is not None and index < num_teams and (team_size == 0 or counts[index] < team_size):
+            counts[index] += 1
+        else:
+            homeless.append(member)
+    for member in homeless:
+        if teams:
+            index = min(counts, key=lambda i: (counts[i], i))
+            counts[index] += 1
+            member.team = teams[index]
+        else:
+            member.team = None
+        member.save(update_fields=["team"])
+
+
+@transaction.atomic
+def session_move_to_team(*, session_id: int, actor, index: int, player_uid: Any = None) -> GameSession:
+    """A member switches team, or the host (or session:*) moves another member."""
+    now = timezone.now()
+    session = documents.lock_session(session_id)
+    documents.settle(session, now)
+    if player_uid is None or str(player_uid) == str(actor.uid):
+        player_id = actor.id
+    else:
+        permissions.authorize_session_manage(actor, session)
+        player_id = documents.player_by_uid(player_uid, "player").id
+    if session.status == S.CLOSED:
+        raise Conflict("The session is closed.", code="session_closed", status=session.status)
+    membership = Membership.objects.filter(session=session, player_id=player_id).first()
+    if membership is None:
+        raise Conflict("The player is not a member of this session.", code="not_member")
+    teams = _teams_with_counts(session)
+    target = next((t for t in teams if t.index == index), None)
+    if target is None:
+        raise NotFound(f"The session has no team {index}.", code="team_not_found")
+    if membership.team_id == target.id:
+        return session
+    if session.team_size and target.size >= session.team_size:
+        raise Conflict(f"Team {index} is full.", code="team_full")
+    membership.team = target
+    membership.save(update_fields=["team"])
+    documents.session_commit(session, now=now)
+    return session
+
+
+@transaction.atomic
+def session_kick(*, session_id: int, actor, player_uid: Any) -> GameSession:
+    """The host removes a player's membership, active reservation and pending invite alike;
+    409 for oneself, for a player with none of these (expired ones do not count) or in a
+    closed session. `version` moves when `users` or `invited` changes, not for a reservation."""
+    now = timezone.now()
+    session = documents.lock_session(session_id)
+    documents.settle(session, now)
+    permissions.authorize_session_manage(actor, session)
+    player = documents.player_by_uid(player_uid, "player")
+    if player.id == actor.id:
+        raise Conflict("You cannot kick yourself; leave instead.", code="kick_self")
+    if session.status == S.CLOSED:
+        raise Conflict("The session is closed.", code="session_closed", status=session.status)
+    is_member = Membership.objects.filter(session=session, player=player).exists()
+    reservations = documents.drop_reservations(Reservation.objects.filter(session=session, player=player), now)
+    documents.mark_expired_invites(Invite.objects.filter(session=session, player=player), now)
+    invites = Invite.objects.filter(session=session, player=player, state=InviteState.PENDING).update(
+        state=InviteState.REVOKED, date_modified=now
+    )
+    if not (is_member or reservations or invites):
+        raise Conflict("The player has no membership, reservation or invite here.", code="nothing_to_kick")
+    changed: set[str] = set()
+    if is_member:
+        changed = _remove_member(session, player.id, now)
+    if is_member or invites:
+        documents.session_commit(session, now=now, fields=changed)
+    return session

@@ -1,0 +1,296 @@
+"""Sessions as a whole: create, update, delete and truncate, the document's ETag, and the
+live-session quota of a host (QUOTA_LIVE_SESSIONS_PER_HOST; 0: none, session:* exempt).
+
+Rendering and committing the document is `documents.session_commit`; teams and join
+passwords are `membership`'s, the `invited` list `invites`', status transitions `lifecycle`'s.
+
+Lock order: create locks the creator's player row (live-session quota, when it applies),
+then writes the new session's rows, then the players' view stamps. Update locks the session
+row (`documents.lock_session`), then a new host's player row (quota), then its teams and
+members (resizing), then invites, then the view stamps. Delete and truncate lock the session
+rows (truncate in pk order), raise the view stamps, then delete.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from players_app.models import Player
+from sessions_project.conditional import if_match_passes
+from sessions_project.errors import Conflict, Forbidden, InvalidInput, PreconditionFailed, field_error
+
+from .. import permissions
+from ..models import LIVE_STATUSES, GameSession, Membership, SessionStatus, Team
+from . import documents, invites, lifecycle, membership
+
+S = SessionStatus
+
+
+def check_live_sessions_quota(player_id: int, now: datetime) -> None:
+    """409 `quota_exceeded` if the player already hosts QUOTA_LIVE_SESSIONS_PER_HOST live
+    sessions (open, in progress or closing as of now: one past its deadline no longer counts).
+    The player's row is locked first, so that creates and host hand-overs racing for its last
+    place are counted one after another; the count is a new statement, which on PostgreSQL
+    sees what the transaction it waited for committed."""
+    limit = settings.QUOTA_LIVE_SESSIONS_PER_HOST
+    if not limit:
+        return
+    list(Player.objects.select_for_update().filter(pk=player_id).order_by().values_list("pk", flat=True))
+    live = Q(host_id=player_id, status__in=LIVE_STATUSES) & ~GameSession.objects.due_q(now)
+    if GameSession.objects.filter(live).order_by()[:limit].count() >= limit:
+        raise Conflict(f"A player may host at most {limit} live sessions at once.", code="quota_exceeded")
+
+
+CREATE_STATUSES = (S.OPEN, S.IN_PROGRESS)
+
+
+@transaction.atomic
+def session_create(*, actor, values: dict[str, Any], counts_as_live: bool = True) -> GameSession:
+    """Create a session; the creator (unless a session:* account naming others) is its first member.
+    `counts_as_live=False` only for a session closed in the same transaction (score import):
+    it is never live, so it takes nothing from the host's quota."""
+    now = timezone.now()
+    operator = permissions.is_operator(actor)
+    status = values.get("status", S.OPEN)
+    if status not in CREATE_STATUSES:
+        message = "A new session starts open or in_progress."
+        raise InvalidInput(message, errors=[field_error("status", message, "invalid_choice")])
+
+    users = values.get("users")
+    actor_uid = str(actor.uid)
+    if users is not None and {str(u) for u in users} <= {actor_uid} and (users or not operator):
+        # Naming only the creator changes nothing; nor does naming nobody, except for a
+        # session:* account, which may create a session with no member for players to fill.
+        users = None
+    if users is not None and not operator:
+        raise Forbidden("Only session:* accounts may create a session with other users in it.", code="users_forbidden")
+    member_ids: list[int]
+    if users is None:
+        member_ids = [actor.id]
+    else:
+        member_ids = [player.id for player in documents.players_by_uid(users, "users")]
+
+    host_id: int | None = actor.id
+    if "host_uid" in values:
+        host_value = values["host_uid"]
+        if host_value is None or str(host_value) != actor_uid:
+            if not operator:
+                raise Forbidden("Only session:* accounts may set hostUid to someone else.", code="host_forbidden")
+            host_id = None if host_value is None else documents.player_by_uid(host_value, "hostUid").id
+    if "server_uid" in values:
+        permissions.authorize_server_uid(actor, None, values["server_uid"])
+    # Resolved before any 409 below: an unknown invited player is a malformed request (400).
+    invited = documents.players_by_uid(values.get("invited") or (), "invited")
+
+    session = GameSession(
+        creator_id=actor.id,
+        host_id=host_id,
+        status=status,
+        data=values.get("data", {}),
+        server_uid=values.get("server_uid"),
+        visibility=values.get("visibility", "public"),
+        num_teams=values.get("num_teams", 0),
+        team_size=values.get("team_size", 0),
+        password_hash=membership.hash_join_password(values.get("password") or ""),
+        type=values.get("type", "default"),
+        name=values.get("name", ""),
+        desc=values.get("desc", ""),
+        highlight=values.get("highlight", False),
+        workspace_id=values.get("workspace_id", ""),
+        idle_timeout=values.get("idle_timeout", settings.SESSION_IDLE_TIMEOUT),
+        date_created=now,
+        date_modified=now,
+    )
+    capacity = session.capacity
+    if capacity is not None and len(member_ids) > capacity:
+        raise Conflict(f"{len(member_ids)} users do not fit in a session of {capacity}.", code="session_full")
+    if counts_as_live and not operator:
+        check_live_sessions_quota(actor.id, now)  # a player hosts what it creates
+    documents.refresh_idle_deadline(session, now)
+    session.save()
+    teams = [Team(session=session, index=i, name=membership.team_name(i)) for i in range(session.num_teams)]
+    Team.objects.bulk_create(teams)
+    counts = dict.fromkeys(range(len(teams)), 0)
+    memberships = []
+    for offset, player_id in enumerate(member_ids):
+        team = None
+        if teams:
+            index = min(counts, key=lambda i: (counts[i], i))
+            counts[index] += 1
+            team = teams[index]
+        # Distinct join times keep the creation order as the hand-over order.
+        memberships.append(
+            Membership(session=session, player_id=player_id, team=team, joined_at=now + timedelta(microseconds=offset))
+        )
+    Membership.objects.bulk_create(memberships)
+    if invited:
+        invites.set_invited(session, actor, invited, now)
+    documents.render_documents(session)
+    session.save(update_fields=["users_doc", "teams_doc", "invites_doc"])
+    documents.touch_player_views(
+        dict.fromkeys([*session.users_doc, *documents.invited_uids(session.invites_doc, now)], now)
+    )
+    return session
+
+
+def etag_for(session_uid, version: int) -> str:
+    """Strong ETag of a session document: it changes exactly when `version` does."""
+    return f'"{session_uid}-{version}"'
+
+
+SIMPLE_FIELDS = ("data", "visibility", "server_uid", "type", "name", "desc", "highlight", "workspace_id")
+
+
+_UNCHANGED = object()
+
+
+def _host_change(session: GameSession, actor, values: dict[str, Any]) -> Any:
+    """The host an update names if it is not the current one: None (403 without session:*), or
+    a member (400 otherwise, unless session:*). `_UNCHANGED` when hostUid is absent or current."""
+    if "host_uid" not in values:
+        return _UNCHANGED
+    host_value = values["host_uid"]
+    current = session.host.uid if session.host_id else None
+    if (None if host_value is None else str(host_value)) == (None if current is None else str(current)):
+        return _UNCHANGED
+    if host_value is None:
+        permissions.authorize_host_removal(actor)
+        return None
+    player = documents.player_by_uid(host_value, "hostUid")
+    if not permissions.is_operator(actor) and not Membership.objects.filter(session=session, player=player).exists():
+        message = "The host can be handed only to a member of the session."
+        raise InvalidInput(message, code="host_not_member", errors=[field_error("hostUid", message)])
+    return player
+
+
+@transaction.atomic
+def session_update(
+    *,
+    session_id: int,
+    actor,
+    values: dict[str, Any],
+    expected_version: int | None = None,
+    if_match: str | None = None,
+) -> GameSession:
+    """Apply an update (PUT/PATCH or admin). Only members that differ are written; if none
+    differs, nothing changes and `version` stays. Checks, in the API's order: permission (403),
+    the values that name players (400), If-Match (412), version (409 with the current version),
+    then the state rules (409)."""
+    now = timezone.now()
+    session = documents.lock_session(session_id)
+    documents.settle(session, now)
+    permissions.authorize_session_update(actor, session, set(values) - {"users"})
+    if "server_uid" in values:
+        permissions.authorize_server_uid(actor, session.server_uid, values["server_uid"])
+    new_host = _host_change(session, actor, values)
+    if "users" in values and sorted(str(u) for u in values["users"]) != sorted(session.users_doc):
+        message = "users changes only through join, leave, kick and invites."
+        raise InvalidInput(message, code="read_only", errors=[field_error("users", message, "read_only")])
+    invited = documents.players_by_uid(values["invited"], "invited") if "invited" in values else None
+    if not if_match_passes(if_match, etag_for(session.uid, session.version)):
+        raise PreconditionFailed(version=session.version)
+    if expected_version is not None and expected_version != session.version:
+        raise Conflict(
+            f"The session is at version {session.version}, not {expected_version}.",
+            code="version_conflict",
+            version=session.version,
+        )
+    if (
+        isinstance(new_host, Player)
+        and values.get("status", session.status) in LIVE_STATUSES
+        and not permissions.is_operator(actor)
+    ):
+        # A host hands a live session over only to a player with room in its quota; the
+        # automatic hand-over when a host leaves or is kicked is never refused.
+        check_live_sessions_quota(new_host.id, now)
+
+    changed: set[str] = set()
+    for name in SIMPLE_FIELDS:
+        if name in values and getattr(session, name) != values[name]:
+            setattr(session, name, values[name])
+            changed.add(name)
+
+    if "password" in values:
+        raw = values["password"] or ""
+        if (
+            raw
+            and not membership.check_join_password(raw, session.password_hash)
+            or (not raw and session.password_hash)
+        ):
+            session.password_hash = membership.hash_join_password(raw)
+            changed.add("password_hash")
+
+    if "idle_timeout" in values and values["idle_timeout"] != session.idle_timeout:
+        session.idle_timeout = values["idle_timeout"]
+        changed.add("idle_timeout")
+
+    if new_host is not _UNCHANGED:
+        session.host = new_host
+        changed.add("host")
+
+    num_teams = values.get("num_teams", session.num_teams)
+    team_size = values.get("team_size", session.team_size)
+    if (num_teams, team_size) != (session.num_teams, session.team_size):
+        membership.resize_teams(session, num_teams, team_size, now)
+        session.num_teams, session.team_size = num_teams, team_size
+        changed.update({"num_teams", "team_size"})
+
+    if "status" in values and values["status"] != session.status:
+        lifecycle.check_transition(session.status, values["status"], "update")
+        session.status = values["status"]
+        changed.add("status")
+        if session.status == S.CLOSED:
+            session.closed_at = now
+            changed.add("closed_at")
+    elif "status" in values:
+        lifecycle.check_transition(session.status, values["status"], "update")
+
+    if invited is not None and invites.set_invited(session, actor, invited, now):
+        changed.add("invites")
+
+    if changed:
+        documents.session_commit(session, now=now, fields=changed - {"invites"})
+    return session
+
+
+@transaction.atomic
+def session_delete(*, session_id: int, actor) -> None:
+    """Delete a session and everything on it (host or session:*)."""
+    session = documents.lock_session(session_id)
+    permissions.authorize_session_manage(actor, session)
+    if session.status in LIVE_STATUSES:
+        documents.touch_player_views(documents.leaving_times([session], timezone.now()))
+    session.delete()
+
+
+TRUNCATE_BATCH = 500  # sessions deleted per statement group (their cascades list the ids)
+
+
+def session_truncate(*, sessions: QuerySet[GameSession] | None = None) -> int:
+    """Delete these sessions (DELETE /sessions: the caller's visible sessions narrowed by the
+    list filters, as /sessions/count counts them), every session when None; returns how many.
+
+    The rows are locked and read first, so exactly the sessions counted (and whose members,
+    invitees and reservation holders get their view stamps raised) are the ones deleted."""
+    now = timezone.now()
+    queryset = GameSession.objects.all() if sessions is None else sessions
+    with transaction.atomic():
+        # of=("self",): a hostUid filter joins the player table, whose rows must not be locked.
+        doomed = list(
+            queryset.order_by("pk").select_for_update(of=("self",)).only("pk", "status", "closes_at", "idle_deadline")
+        )
+        live = [session for session in doomed if session.status in LIVE_STATUSES]
+        touches: dict[str, datetime] = {}
+        for start in range(0, len(live), documents.STAMP_BATCH):
+            for player_uid, at in documents.leaving_times(live[start : start + documents.STAMP_BATCH], now).items():
+                documents.raise_time(touches, player_uid, at)
+        documents.touch_player_views(touches)
+        for start in range(0, len(doomed), TRUNCATE_BATCH):
+            GameSession.objects.filter(pk__in=[s.pk for s in doomed[start : start + TRUNCATE_BATCH]]).delete()
+    return len(doomed)

@@ -1,0 +1,35 @@
+"""Admin mixins every app's admin may use (players_app's and sessions_app's alike)."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.contrib.admin.views.main import ERROR_FLAG
+from django.db.models import Q
+from django.http import HttpResponseRedirect
+
+
+class NulSafeMixin:
+    """PostgreSQL refuses NUL characters in text: a change list whose parameters hold one
+    gets Django's "invalid lookup" page (?e=1) instead of a database error."""
+
+    def changelist_view(self, request, extra_context=None):
+        if any("\x00" in key or "\x00" in value for key, values in request.GET.lists() for value in values):
+            return HttpResponseRedirect(f"{request.path}?{ERROR_FLAG}=1")
+        return super().changelist_view(request, extra_context)
+
+
+class UidSearchMixin(NulSafeMixin):
+    """A search term that is a UUID matches the uid columns exactly (an index lookup); any
+    other term searches `search_fields`. Typing a uid never scans a table casting UUIDs to
+    text, and a partial uid never fails."""
+
+    def uid_search_q(self, value: uuid.UUID) -> Q:
+        return Q(uid=value)
+
+    def get_search_results(self, request, queryset, search_term):
+        try:
+            value = uuid.UUID(search_term.strip())
+        except ValueError:
+            return super().get_search_results(request, queryset, search_term)
+        return queryset.filter(self.uid_search_q(value)), False
