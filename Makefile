@@ -5,18 +5,23 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run serve test fuzz lint format check install install-dev clean
+.PHONY: run serve test fuzz lint format check install install-dev lock clean
 
+# The venv's own pip installs the locks; it is not upgraded from the network first (the
+# development lock pins pip itself, and install-dev brings it to that release).
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# requirements.txt and requirements-dev.txt are locks (every package pinned, with hashes), so
+# pip checks every file it installs against them (--require-hashes is implied; it is spelled
+# out so that a lock without hashes fails instead of installing unchecked).
 $(VENV)/.installed: requirements.txt | $(BIN)/python
-	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements.txt
 	touch $@
 
+# The development lock holds the runtime one (same versions), so it stands in for it too.
 $(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(BIN)/python
-	$(BIN)/pip install --quiet -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements-dev.txt
 	touch $@ $(VENV)/.installed
 
 install: $(VENV)/.installed
@@ -59,6 +64,28 @@ check: export DEBUG = 1
 check: install-dev
 	$(BIN)/python manage.py check
 	$(BIN)/python manage.py makemigrations --check --dry-run
+
+## lock: regenerate requirements.txt and requirements-dev.txt from requirements.in and
+## requirements-dev.in (the direct dependencies) with pip-tools' pip-compile, pinned in the
+## development lock. Existing pins are kept where they still satisfy the .in files:
+##   make lock                                     after editing a .in file
+##   make lock LOCK_ARGS=--upgrade                 every package to its latest allowed release
+##   make lock LOCK_ARGS="--upgrade-package ruff"  one package (and what it needs)
+## Then `make test`: the .installed markers follow the locks, so it reinstalls. The locks are
+## resolved for CPython 3.11 (the project's interpreter; environment markers differ on others)
+## against PyPI alone (LOCK_INDEX_URL for a mirror of it), ignoring local pip configuration,
+## so their hashes are those of the published files. The development lock is compiled with
+## requirements.txt as a constraint: both locks always carry the same runtime versions.
+LOCK_INDEX_URL ?= https://pypi.org/simple
+LOCK_ARGS ?=
+PIP_COMPILE = env -u PIP_FIND_LINKS -u PIP_INDEX_URL -u PIP_EXTRA_INDEX_URL -u PIP_CONSTRAINT \
+	PIP_CONFIG_FILE=/dev/null CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet --generate-hashes \
+	--allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links --index-url $(LOCK_INDEX_URL) $(LOCK_ARGS)
+lock: install-dev
+	@$(BIN)/python -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' \
+		|| { echo "lock: the locks are made with Python 3.11 (.venv has $$($(BIN)/python -V))" >&2; exit 1; }
+	$(PIP_COMPILE) --output-file requirements.txt requirements.in
+	$(PIP_COMPILE) --output-file requirements-dev.txt requirements-dev.in
 
 clean:
 	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache
