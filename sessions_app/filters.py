@@ -91,7 +91,7 @@ SORTABLE = {
     "dateCreated": "date_created",
     "dateModified": "date_modified",
     "version": "version",
-    "status": "effective_status",
+    "status": "status_now",
     "visibility": "visibility",
     "numTeams": "num_teams",
     "teamSize": "team_size",

@@ -169,7 +169,7 @@ class SessionViewSet(DeclaredQueryParametersMixin, viewsets.GenericViewSet):
         """The sessions the caller may see, newest first; a plain array (no COUNT query)."""
         ordering = parse_sort(request.query_params.get("sort"))
         queryset = self.filter_queryset(self.get_queryset())
-        if "effective_status" in ordering or "-effective_status" in ordering:
+        if "status_now" in ordering or "-status_now" in ordering:
             queryset = queryset.with_effective_status()
         queryset = queryset.order_by(*ordering)
         page = self.paginate_queryset(queryset.values(*DOCUMENT_COLUMNS))
