@@ -9,16 +9,18 @@ request pays a user lookup.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
+from rest_framework.exceptions import NotAuthenticated
+from rest_framework.request import Request
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import InvalidToken
 from rest_framework_simplejwt.tokens import Token
 
+from .models import Player
+
 if TYPE_CHECKING:
     from drf_spectacular.openapi import AutoSchema
-
-    from .models import Player
 
 SCOPES_APP = "sessions_app"
 
@@ -48,8 +50,26 @@ class TokenPlayer:
         app_label, _, codename = perm.partition(".")
         return app_label == SCOPES_APP and codename in self._scopes
 
+    @property
+    def scopes(self) -> frozenset[str]:
+        return self._scopes
+
     def __str__(self) -> str:
         return self.username
+
+
+# Who calls an API view: the token's player, or a loaded Player (a test client's
+# force_authenticate, or any authentication class that loads the user).
+Caller: TypeAlias = TokenPlayer | Player
+
+
+def caller(request: Request) -> Caller:
+    """The authenticated caller of a view. Every view that reads it requires authentication
+    (DRF's IsAuthenticated runs first), so an anonymous caller is only refused here again."""
+    user: object = request.user
+    if isinstance(user, (TokenPlayer, Player)):
+        return user
+    raise NotAuthenticated()
 
 
 def player_claims(player: Player) -> dict[str, Any]:

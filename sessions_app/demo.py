@@ -124,7 +124,8 @@ class _Inserter:
     def __init__(self, model: type[models.Model]):
         self.fields = [f for f in model._meta.concrete_fields if not f.primary_key]
         quote = connection.ops.quote_name
-        columns = ", ".join(quote(f.column) for f in self.fields)
+        # A concrete field is one with a column (Field.concrete is `column is not None`).
+        columns = ", ".join(quote(f.column) for f in self.fields if f.column is not None)
         marks = ", ".join(["%s"] * len(self.fields))
         self.sql = f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES ({marks})"
         self.converters = [self._converter(f) for f in self.fields]
@@ -194,7 +195,10 @@ def _write(plans: list[Plan], counts: dict[str, int]) -> None:
             )
         )
 
-    memberships, invites, reservations, scores = [], [], [], []
+    memberships: list[dict[str, Any]] = []
+    invites: list[dict[str, Any]] = []
+    reservations: list[dict[str, Any]] = []
+    scores: list[dict[str, Any]] = []
     for plan, pk in zip(plans, pks, strict=True):
         for player_id, team, joined_at in plan.members:
             team_id = team_pks[(pk, team)] if team is not None else None

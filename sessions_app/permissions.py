@@ -36,7 +36,7 @@ class Actor(Permitted, Protocol):
     def id(self) -> int: ...
 
     @property
-    def uid(self) -> uuid.UUID: ...
+    def uid(self) -> uuid.UUID | str: ...  # an access token carries it as text
 
 
 def is_operator(user: Permitted) -> bool:

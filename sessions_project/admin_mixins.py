@@ -12,13 +12,13 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 if TYPE_CHECKING:
     from django.contrib.admin import ModelAdmin
 
-    # What the mixins extend (they are mixed into ModelAdmin subclasses).
-    _AdminBase = ModelAdmin[Any]
+    # What an admin mixin extends, for the type checker (mixed into ModelAdmin subclasses).
+    AdminBase = ModelAdmin[Any]
 else:
-    _AdminBase = object
+    AdminBase = object
 
 
-class NulSafeMixin(_AdminBase):
+class NulSafeMixin(AdminBase):
     """PostgreSQL refuses NUL characters in text: a change list whose parameters hold one
     gets Django's "invalid lookup" page (?e=1) instead of a database error."""
 

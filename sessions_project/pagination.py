@@ -46,12 +46,20 @@ def limit_skip(params: Mapping[str, str]) -> tuple[int, int]:
     return limit, skip
 
 
+def page_of(queryset: QuerySet[Any, _Row] | Sequence[_Row], request: Request) -> list[_Row]:
+    """The rows of the page `?limit=` and `?skip=` ask for (one query for a queryset)."""
+    limit, skip = limit_skip(request.query_params)
+    return list(queryset[skip : skip + limit])
+
+
 class LimitSkipPagination(BasePagination):
+    """`page_of` for DRF, and the paging parameters for the schema. The list views call
+    `page_of` themselves: GenericAPIView.paginate_queryset may answer None (no paginator)."""
+
     def paginate_queryset(
         self, queryset: QuerySet[Any, _Row] | Sequence[_Row], request: Request, view: APIView | None = None
     ) -> list[_Row]:
-        limit, skip = limit_skip(request.query_params)
-        return list(queryset[skip : skip + limit])
+        return page_of(queryset, request)
 
     def get_paginated_response(self, data: Any) -> Response:
         return Response(data)

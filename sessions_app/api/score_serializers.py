@@ -41,7 +41,9 @@ class JSONNumberField(serializers.Field):
     """A decimal column as a JSON number both ways: a number in (not a string, not a boolean),
     a number out (an int when integral)."""
 
-    def __init__(self, *, max_digits: int, decimal_places: int, min_value: Decimal | int | None = None, **kwargs):
+    def __init__(
+        self, *, max_digits: int, decimal_places: int, min_value: Decimal | int | None = None, **kwargs: Any
+    ) -> None:
         self.max_digits = max_digits
         self.decimal_places = decimal_places
         self.min_value = min_value
@@ -102,7 +104,7 @@ class SongSerializer(StrictModelSerializer):
         source="length_seconds", required=False, allow_null=True, min_value=0, max_value=2**31 - 1
     )
     bpm = JSONNumberField(max_digits=7, decimal_places=2, min_value=0, required=False, allow_null=True)
-    data = JSONObjectField(required=False)
+    data = JSONObjectField(required=False)  # type: ignore[assignment]  # a field, not Serializer.data: see ProblemSerializer.errors
     dateCreated = serializers.DateTimeField(source="date_created", read_only=True)
 
     class Meta:
@@ -116,7 +118,7 @@ class ChartSerializer(StrictModelSerializer):
 
     song = SongIdField(queryset=Song.objects.all(), help_text="The song's id.")
     level = JSONNumberField(max_digits=6, decimal_places=2, required=False, allow_null=True)
-    data = JSONObjectField(required=False)
+    data = JSONObjectField(required=False)  # type: ignore[assignment]  # a field, not Serializer.data: see ProblemSerializer.errors
     dateCreated = serializers.DateTimeField(source="date_created", read_only=True)
 
     class Meta:
@@ -157,7 +159,7 @@ def chart_document(row: dict[str, Any]) -> dict[str, Any]:
 # --- scores ---------------------------------------------------------------------------------
 
 
-def score_value_field(**kwargs) -> JSONNumberField:
+def score_value_field(**kwargs: Any) -> JSONNumberField:
     return JSONNumberField(max_digits=SCORE_VALUE_DIGITS, decimal_places=SCORE_VALUE_PLACES, **kwargs)
 
 
@@ -172,7 +174,7 @@ class ScoreSerializer(serializers.Serializer):
     value = score_value_field()
     grade = serializers.CharField(allow_null=True)
     lamp = serializers.CharField(allow_null=True)
-    data = serializers.DictField()
+    data = serializers.DictField()  # type: ignore[assignment]  # a field, not Serializer.data: see ProblemSerializer.errors
     timeAchieved = serializers.DateTimeField()
 
 
@@ -186,7 +188,7 @@ class ScoreSubmitSerializer(serializers.Serializer):
     )
     grade = StrictCharField(required=False, allow_blank=True, allow_null=True, max_length=MARK_MAX_LENGTH)
     lamp = StrictCharField(required=False, allow_blank=True, allow_null=True, max_length=MARK_MAX_LENGTH)
-    data = JSONObjectField(required=False)
+    data = JSONObjectField(required=False)  # type: ignore[assignment]  # a field, not Serializer.data: see ProblemSerializer.errors
     timeAchieved = serializers.DateTimeField(
         source="time_achieved", required=False, help_text="When the score was achieved; default now."
     )
@@ -248,7 +250,7 @@ class ScoreImportItemSerializer(serializers.Serializer):
     timeAchieved = serializers.DateTimeField(help_text="Required: it decides which session the score goes to.")
     grade = StrictCharField(required=False, allow_null=True, max_length=MARK_MAX_LENGTH)
     lamp = StrictCharField(required=False, allow_null=True, max_length=MARK_MAX_LENGTH)
-    data = JSONObjectField(required=False)
+    data = JSONObjectField(required=False)  # type: ignore[assignment]  # a field, not Serializer.data: see ProblemSerializer.errors
 
 
 @extend_schema_field(ScoreImportItemSerializer(many=True))
