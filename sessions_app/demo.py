@@ -18,7 +18,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import Group
@@ -40,6 +40,8 @@ from .models import (
     Team,
 )
 from .services import documents, membership
+
+_T = TypeVar("_T")
 
 PLAYER_PREFIX = "demo-player-"
 GAME_SERVER_USERNAME = "demo-game-server"
@@ -131,7 +133,7 @@ class _Inserter:
         self.converters = [self._converter(f) for f in self.fields]
 
     @staticmethod
-    def _converter(f: models.Field) -> Callable[[Any], Any]:
+    def _converter(f: models.Field[Any, Any]) -> Callable[[Any], Any]:
         vendor = connection.vendor
         if isinstance(f, models.DateTimeField) and vendor == "sqlite":
             # What DatabaseOperations.adapt_datetimefield_value writes: naive UTC text.
@@ -166,7 +168,7 @@ class _Inserter:
             cursor.executemany(self.sql, values)
 
 
-def _in_parts(values: list, size: int = 500) -> Iterator[list]:
+def _in_parts(values: list[_T], size: int = 500) -> Iterator[list[_T]]:
     """Slices small enough for SQLite's bound on query parameters."""
     for first in range(0, len(values), size):
         yield values[first : first + size]

@@ -86,7 +86,7 @@ class SessionAdminForm(forms.ModelForm):
         model = GameSession
         fields = ("host", *SERVICE_FIELDS)
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.committed: GameSession | None = None
         fields = self.fields
@@ -105,20 +105,20 @@ class SessionAdminForm(forms.ModelForm):
         elif "expected_version" in fields:
             fields["expected_version"].initial = self.instance.version
 
-    def clean_data(self):
+    def clean_data(self) -> dict[str, Any]:
         data = self.cleaned_data.get("data")
         if not isinstance(data, dict):
             raise forms.ValidationError("A JSON object is required.", code="not_object")
         return data
 
-    def clean_name(self):
-        name = self.cleaned_data.get("name", "")
+    def clean_name(self) -> str:
+        name: str = self.cleaned_data.get("name", "")
         if name and len(name) < 3:
             raise forms.ValidationError("A name has at least 3 characters.", code="min_length")
         return name
 
-    def clean_desc(self):
-        desc = self.cleaned_data.get("desc", "")
+    def clean_desc(self) -> str:
+        desc: str = self.cleaned_data.get("desc", "")
         if desc and len(desc) < 3:
             raise forms.ValidationError("A description has at least 3 characters.", code="min_length")
         return desc

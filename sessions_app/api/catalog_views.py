@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db.models import Model
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_view
@@ -56,10 +56,13 @@ ID_PARAMETER = OpenApiParameter(
 )
 
 
+_M = TypeVar("_M", bound=Model)
+
+
 # --- catalog --------------------------------------------------------------------------------
 
 
-class CatalogViewSet(DeclaredQueryParametersMixin, viewsets.GenericViewSet[Model]):
+class CatalogViewSet(DeclaredQueryParametersMixin, viewsets.GenericViewSet[_M]):
     """List, create, read and update one kind of catalog row; subclasses name the kind and
     document its routes (`extend_schema_view`: the actions carry no docstring, so a route
     without its own description shows the subclass's)."""
@@ -80,7 +83,7 @@ class CatalogViewSet(DeclaredQueryParametersMixin, viewsets.GenericViewSet[Model
             raise self._not_found(pk)
         return row
 
-    def _instance(self, request: Request, pk: int) -> Model:
+    def _instance(self, request: Request, pk: int) -> _M:
         instance = self.get_queryset().filter(pk=pk).first()
         if instance is None:
             raise self._not_found(pk)
@@ -150,7 +153,7 @@ class CatalogViewSet(DeclaredQueryParametersMixin, viewsets.GenericViewSet[Model
         responses={200: SongSerializer, **error_responses(400, 403, 404)},
     ),
 )
-class SongViewSet(CatalogViewSet):
+class SongViewSet(CatalogViewSet[Song]):
     """Songs: every player lists and reads them; session:* accounts add and change them."""
 
     queryset = Song.objects.all()
@@ -199,7 +202,7 @@ class SongViewSet(CatalogViewSet):
         responses={200: ChartSerializer, **error_responses(400, 403, 404)},
     ),
 )
-class ChartViewSet(CatalogViewSet):
+class ChartViewSet(CatalogViewSet[Chart]):
     """Charts: every player lists and reads them; session:* accounts add and change them."""
 
     queryset = Chart.objects.all()

@@ -34,7 +34,7 @@ class WholeNumberField(serializers.IntegerField):
 
     default_error_messages = {"invalid": "A whole number is required."}
 
-    def to_internal_value(self, data):
+    def to_internal_value(self, data: Any) -> int:
         if isinstance(data, bool) or not isinstance(data, (int, float)):
             self.fail("invalid")
         if isinstance(data, float):
@@ -53,7 +53,7 @@ def choice_field(choices: Sequence[tuple[str, str]], **kwargs: Any) -> serialize
     )
 
 
-class SessionInputSerializer(serializers.Serializer):
+class SessionInputSerializer(serializers.Serializer[Any]):
     """The members a client may send on create, PUT and PATCH (read-only members are ignored)."""
 
     data = JSONObjectField(required=False)  # type: ignore[assignment]  # a field, not Serializer.data: see ProblemSerializer.errors
@@ -108,13 +108,13 @@ class SessionInputSerializer(serializers.Serializer):
     }
 
 
-class TeamSerializer(serializers.Serializer):
+class TeamSerializer(serializers.Serializer[Any]):
     index = serializers.IntegerField()
     name = serializers.CharField()
     players = serializers.ListField(child=serializers.UUIDField())
 
 
-class SessionSerializer(serializers.Serializer):
+class SessionSerializer(serializers.Serializer[Any]):
     """The session document (seed 001, camelCase). `password` is never returned."""
 
     uid = serializers.UUIDField()
@@ -142,11 +142,11 @@ class SessionSerializer(serializers.Serializer):
     closedAt = serializers.DateTimeField(allow_null=True)
 
 
-class SessionCountSerializer(serializers.Serializer):
+class SessionCountSerializer(serializers.Serializer[Any]):
     count = serializers.IntegerField()
 
 
-class JoinSerializer(serializers.Serializer):
+class JoinSerializer(serializers.Serializer[Any]):
     password = StrictCharField(required=False, allow_blank=True, allow_null=True, trim_whitespace=False)
     team = WholeNumberField(required=False, allow_null=True, min_value=0, help_text="0-based team index.")
 
@@ -230,7 +230,8 @@ def session_document(row: dict[str, Any], now: datetime | None = None) -> dict[s
 
 
 def session_row(session_id: int) -> dict[str, Any]:
-    return GameSession.objects.filter(pk=session_id).values(*DOCUMENT_COLUMNS).get()
+    row: dict[str, Any] = GameSession.objects.filter(pk=session_id).values(*DOCUMENT_COLUMNS).get()
+    return row
 
 
 def document_for(session: GameSession) -> dict[str, Any]:

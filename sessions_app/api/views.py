@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import re
 import uuid
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.db.models import QuerySet
 from drf_spectacular.openapi import AutoSchema
@@ -47,6 +48,9 @@ from .serializers import (
 )
 
 FILTER_NAMES = frozenset(GameSessionFilterSet.base_filters)
+if TYPE_CHECKING:
+    from rest_framework.permissions import _SupportsHasPermission
+
 _Row = TypeVar("_Row")
 
 UID_PARAMETER = OpenApiParameter("uid", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The session's uid.")
@@ -118,7 +122,7 @@ class SessionSchema(AutoSchema):
     """drf-spectacular documents filters on list views only; /sessions/count and the truncate
     (DELETE /sessions) take them too."""
 
-    def get_filter_backends(self):
+    def get_filter_backends(self) -> list[Any]:
         if getattr(self.view, "action", None) in ("count", "truncate"):
             return getattr(self.view, "filter_backends", [])
         return super().get_filter_backends()
@@ -165,7 +169,7 @@ class SessionViewSet(DeclaredQueryParametersMixin, viewsets.GenericViewSet[GameS
         assert isinstance(queryset, GameSessionQuerySet)
         return queryset
 
-    def get_permissions(self):
+    def get_permissions(self) -> Sequence[_SupportsHasPermission]:
         if self.action == "truncate":
             return [*super().get_permissions(), permissions.CanTruncateSessions()]
         return super().get_permissions()
