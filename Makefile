@@ -52,9 +52,11 @@ test: install-dev
 fuzz: install-dev
 	.ci/fuzz
 
+## lint: ruff (lint and format check) and mypy (types; configured in pyproject.toml)
 lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: install-dev
 	$(BIN)/ruff format .

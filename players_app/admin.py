@@ -7,13 +7,16 @@ PlayerAdmin (sessions_app/admin/players.py): players_app imports nothing from se
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.forms import AdminPasswordChangeForm, AdminUserCreationForm, UserChangeForm
 from django.core.exceptions import ValidationError
-from django.db.models import Q
+from django.db.models import Q, QuerySet
+from django.forms import ModelForm
+from django.http import HttpRequest
 
 from sessions_project.admin_mixins import UidSearchMixin
 from sessions_project.errors import TooManyRequests
@@ -29,7 +32,9 @@ class ThrottledAdminAuthenticationForm(AdminAuthenticationForm):
     """Admin's sign-in, counted with the API's failed sign-ins (LOGIN_FAILURE_RATE): past the
     limit the page refuses every attempt, whatever the password, until the window ends."""
 
-    def clean(self):
+    def clean(self) -> dict[str, Any]:
+        # Admin's login view always passes the request (AuthenticationForm allows none).
+        assert self.request is not None
         try:
             with login_attempt(username=self.cleaned_data.get("username"), address=client_address(self.request)) as a:
                 try:
@@ -58,7 +63,7 @@ class PlayerChangeForm(UserChangeForm):
 class PlayerPasswordChangeForm(AdminPasswordChangeForm):
     """Admin's "change password" page, through the service (it revokes refresh tokens)."""
 
-    def save(self, commit=True):
+    def save(self, commit: bool = True) -> Player:
         password = self.cleaned_data["password1"] if self.cleaned_data.get("set_usable_password", True) else None
         return services.player_set_password(player=self.user, password=password)
 
@@ -93,21 +98,21 @@ class PlayerAdmin(UidSearchMixin, UserAdmin):
         ("Important dates", {"fields": ("last_login", "date_joined")}),
     )
 
-    def save_model(self, request, obj, form, change):
+    def save_model(self, request: HttpRequest, obj: Player, form: ModelForm[Player], change: bool) -> None:
         super().save_model(request, obj, form, change)
         if change and "is_active" in form.changed_data:
             # Through the service: a deactivation revokes the player's refresh tokens.
             services.player_set_active(player=obj, is_active=obj.is_active)
 
     @admin.action(description="Deactivate selected players (revokes their refresh tokens)")
-    def deactivate_players(self, request, queryset):
+    def deactivate_players(self, request: HttpRequest, queryset: QuerySet[Player]) -> None:
         players = list(queryset.filter(is_active=True))
         for player in players:
             services.player_set_active(player=player, is_active=False)
             self.log_change(request, player, "Deactivated (admin action); refresh tokens revoked.")
         self.message_user(request, f"Deactivated {len(players)} player(s).", messages.SUCCESS)
 
-    def save_related(self, request, form, formsets, change):
+    def save_related(self, request: HttpRequest, form: ModelForm[Player], formsets: Any, change: bool) -> None:
         super().save_related(request, form, formsets, change)
         if not change:
             # As `player_create` does for the API: every new player is in the Players group.

@@ -9,10 +9,18 @@ request pays a user lookup.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
+from rest_framework.exceptions import NotAuthenticated
+from rest_framework.request import Request
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import InvalidToken
+from rest_framework_simplejwt.tokens import Token
+
+from .models import Player
+
+if TYPE_CHECKING:
+    from drf_spectacular.openapi import AutoSchema
 
 SCOPES_APP = "sessions_app"
 
@@ -26,9 +34,10 @@ class TokenPlayer:
 
     def __init__(self, claims: Any):
         try:
-            self.id = self.pk = int(claims["user_id"])
-            self.uid = claims["uid"]
-            self.username = claims["username"]
+            self.id: int = int(claims["user_id"])
+            self.pk: int = self.id
+            self.uid: str = claims["uid"]
+            self.username: str = claims["username"]
         except (KeyError, TypeError, ValueError):
             raise InvalidToken("The token does not describe a player.") from None
         self.is_staff = bool(claims.get("staff", False))
@@ -41,11 +50,29 @@ class TokenPlayer:
         app_label, _, codename = perm.partition(".")
         return app_label == SCOPES_APP and codename in self._scopes
 
+    @property
+    def scopes(self) -> frozenset[str]:
+        return self._scopes
+
     def __str__(self) -> str:
         return self.username
 
 
-def player_claims(player) -> dict[str, Any]:
+# Who calls an API view: the token's player, or a loaded Player (a test client's
+# force_authenticate, or any authentication class that loads the user).
+Caller: TypeAlias = TokenPlayer | Player
+
+
+def caller(request: Request) -> Caller:
+    """The authenticated caller of a view. Every view that reads it requires authentication
+    (DRF's IsAuthenticated runs first), so an anonymous caller is only refused here again."""
+    user: object = request.user
+    if isinstance(user, (TokenPlayer, Player)):
+        return user
+    raise NotAuthenticated()
+
+
+def player_claims(player: Player) -> dict[str, Any]:
     """What an access token says about a player (see the module docstring)."""
     prefix = SCOPES_APP + "."
     scopes = sorted(p[len(prefix) :] for p in player.get_all_permissions() if p.startswith(prefix))
@@ -61,7 +88,9 @@ def player_claims(player) -> dict[str, Any]:
 class StatelessJWTAuthentication(JWTAuthentication):
     """`Authorization: jwt <token>` (or JWT / Bearer) without a database lookup."""
 
-    def get_user(self, validated_token) -> TokenPlayer:
+    # The stubs allow only a user model or simplejwt's TokenUser here; TokenPlayer is neither
+    # on purpose (see the module docstring), and DRF needs no more of request.user than it has.
+    def get_user(self, validated_token: Token) -> TokenPlayer:  # type: ignore[override]
         return TokenPlayer(validated_token)
 
 
@@ -72,7 +101,7 @@ try:  # describe the scheme in the OpenAPI schema (drf-spectacular is installed 
         target_class = "players_app.authentication.StatelessJWTAuthentication"
         name = "jwtAuth"
 
-        def get_security_definition(self, auto_schema):
+        def get_security_definition(self, auto_schema: AutoSchema) -> dict[str, str]:
             return {
                 "type": "apiKey",
                 "in": "header",

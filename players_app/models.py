@@ -1,6 +1,7 @@
 """The player: the account that joins sessions, and the API's user model."""
 
 import uuid
+from typing import ClassVar
 
 from django.contrib.auth.models import AbstractUser
 from django.db import models
@@ -12,7 +13,7 @@ class Player(AbstractUser):
     uid = models.UUIDField("UID", default=uuid.uuid4, unique=True, editable=False)
 
     # createsuperuser --noinput needs nothing beyond username and password.
-    REQUIRED_FIELDS: list[str] = []
+    REQUIRED_FIELDS: ClassVar[list[str]] = []
 
     class Meta:
         verbose_name = "player"

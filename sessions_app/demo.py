@@ -18,7 +18,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import Group
@@ -40,6 +40,8 @@ from .models import (
     Team,
 )
 from .services import documents, membership
+
+_T = TypeVar("_T")
 
 PLAYER_PREFIX = "demo-player-"
 GAME_SERVER_USERNAME = "demo-game-server"
@@ -124,13 +126,14 @@ class _Inserter:
     def __init__(self, model: type[models.Model]):
         self.fields = [f for f in model._meta.concrete_fields if not f.primary_key]
         quote = connection.ops.quote_name
-        columns = ", ".join(quote(f.column) for f in self.fields)
+        # A concrete field is one with a column (Field.concrete is `column is not None`).
+        columns = ", ".join(quote(f.column) for f in self.fields if f.column is not None)
         marks = ", ".join(["%s"] * len(self.fields))
         self.sql = f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES ({marks})"
         self.converters = [self._converter(f) for f in self.fields]
 
     @staticmethod
-    def _converter(f: models.Field) -> Callable[[Any], Any]:
+    def _converter(f: models.Field[Any, Any]) -> Callable[[Any], Any]:
         vendor = connection.vendor
         if isinstance(f, models.DateTimeField) and vendor == "sqlite":
             # What DatabaseOperations.adapt_datetimefield_value writes: naive UTC text.
@@ -165,7 +168,7 @@ class _Inserter:
             cursor.executemany(self.sql, values)
 
 
-def _in_parts(values: list, size: int = 500) -> Iterator[list]:
+def _in_parts(values: list[_T], size: int = 500) -> Iterator[list[_T]]:
     """Slices small enough for SQLite's bound on query parameters."""
     for first in range(0, len(values), size):
         yield values[first : first + size]
@@ -194,7 +197,10 @@ def _write(plans: list[Plan], counts: dict[str, int]) -> None:
             )
         )
 
-    memberships, invites, reservations, scores = [], [], [], []
+    memberships: list[dict[str, Any]] = []
+    invites: list[dict[str, Any]] = []
+    reservations: list[dict[str, Any]] = []
+    scores: list[dict[str, Any]] = []
     for plan, pk in zip(plans, pks, strict=True):
         for player_id, team, joined_at in plan.members:
             team_id = team_pks[(pk, team)] if team is not None else None

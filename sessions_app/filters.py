@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import uuid
+from typing import Any
 
 import django_filters
 from django import forms
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from sessions_project.errors import InvalidInput, field_error
 
@@ -16,7 +18,7 @@ from .models import Chart, GameSession, Membership, SessionStatus, Song, Visibil
 class StrictBooleanField(forms.Field):
     """`true` or `false`, the API's query-string booleans; anything else is a 400, not ignored."""
 
-    def to_python(self, value):
+    def to_python(self, value: Any) -> bool | None:
         if value in (None, ""):
             return None
         lowered = str(value).lower()
@@ -26,7 +28,9 @@ class StrictBooleanField(forms.Field):
 
 
 class StrictBooleanFilter(django_filters.BooleanFilter):
-    field_class = StrictBooleanField
+    # The stubs want a NullBooleanField; its widget would read "yes" or "1" as a boolean before
+    # StrictBooleanField could refuse them. django-filter takes any form field class.
+    field_class = StrictBooleanField  # type: ignore[assignment]
 
 
 class GameSessionFilterSet(django_filters.FilterSet):
@@ -46,23 +50,24 @@ class GameSessionFilterSet(django_filters.FilterSet):
         model = GameSession
         fields: list[str] = []
 
-    def filter_status(self, queryset, name, value):
+    def filter_status(self, queryset: QuerySet[GameSession], name: str, value: str) -> QuerySet[GameSession]:
         due = GameSession.objects.due_q()
         if value == SessionStatus.CLOSED:
             return queryset.filter(Q(status=SessionStatus.CLOSED) | due)
         return queryset.filter(Q(status=value) & ~due)
 
-    def filter_user(self, queryset, name, value):
+    def filter_user(self, queryset: QuerySet[GameSession], name: str, value: uuid.UUID) -> QuerySet[GameSession]:
         return queryset.filter(Exists(Membership.objects.filter(session=OuterRef("pk"), player__uid=value)))
 
-    def filter_search(self, queryset, name, value):
+    def filter_search(self, queryset: QuerySet[GameSession], name: str, value: str) -> QuerySet[GameSession]:
         return queryset.filter(Q(name__icontains=value))
 
 
 class IdFilter(django_filters.NumberFilter):
     """A row id in the query string: a whole number (NumberFilter alone takes decimals)."""
 
-    field_class = forms.IntegerField
+    # The stubs want NumberFilter's DecimalField; django-filter takes any form field class.
+    field_class = forms.IntegerField  # type: ignore[assignment]
 
 
 class SongFilterSet(django_filters.FilterSet):
@@ -72,7 +77,7 @@ class SongFilterSet(django_filters.FilterSet):
         model = Song
         fields: list[str] = []
 
-    def filter_search(self, queryset, name, value):
+    def filter_search(self, queryset: QuerySet[Song], name: str, value: str) -> QuerySet[Song]:
         return queryset.filter(Q(title__icontains=value) | Q(artist__icontains=value))
 
 
@@ -91,7 +96,7 @@ SORTABLE = {
     "dateCreated": "date_created",
     "dateModified": "date_modified",
     "version": "version",
-    "status": "effective_status",
+    "status": "status_now",
     "visibility": "visibility",
     "numTeams": "num_teams",
     "teamSize": "team_size",

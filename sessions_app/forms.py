@@ -8,17 +8,19 @@ error instead of a 500, and the services stay the only code that writes a sessio
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from django import forms
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db.models import QuerySet
 
 from players_app.models import Player
 from sessions_project.errors import DomainError
 
 from .api.serializers import MAX_IDLE_TIMEOUT, MAX_TEAM_SIZE, MAX_TEAMS, SessionInputSerializer
 from .models import GameSession
+from .permissions import Actor
 from .services import lifecycle, sessions
 
 # Form fields the services take as they are (the API's snake_case names).
@@ -76,14 +78,15 @@ class SessionAdminForm(forms.ModelForm):
         help_text="The version this form was read at: a change made meanwhile is refused, not overwritten.",
     )
 
-    # Who the services act for (an AdminActor); set by the ModelAdmin for each request.
-    actor: Any = None
+    # Who the services act for (an AdminActor); set by the ModelAdmin on the form class it
+    # makes for each request.
+    actor: ClassVar[Actor | None] = None
 
     class Meta:
         model = GameSession
         fields = ("host", *SERVICE_FIELDS)
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.committed: GameSession | None = None
         fields = self.fields
@@ -94,42 +97,44 @@ class SessionAdminForm(forms.ModelForm):
                 fields[name].validators.append(MaxValueValidator(maximum))
                 fields[name].widget.attrs["max"] = maximum
         if self.instance.pk is None:
-            if "status" in fields:
-                fields["status"].choices = [(s.value, s.label) for s in sessions.CREATE_STATUSES]
+            status = fields.get("status")
+            if isinstance(status, forms.ChoiceField):
+                status.choices = [(s.value, s.label) for s in sessions.CREATE_STATUSES]
             if "idle_timeout" in fields:
                 fields["idle_timeout"].initial = settings.SESSION_IDLE_TIMEOUT
         elif "expected_version" in fields:
             fields["expected_version"].initial = self.instance.version
 
-    def clean_data(self):
+    def clean_data(self) -> dict[str, Any]:
         data = self.cleaned_data.get("data")
         if not isinstance(data, dict):
             raise forms.ValidationError("A JSON object is required.", code="not_object")
         return data
 
-    def clean_name(self):
-        name = self.cleaned_data.get("name", "")
+    def clean_name(self) -> str:
+        name: str = self.cleaned_data.get("name", "")
         if name and len(name) < 3:
             raise forms.ValidationError("A name has at least 3 characters.", code="min_length")
         return name
 
-    def clean_desc(self):
-        desc = self.cleaned_data.get("desc", "")
+    def clean_desc(self) -> str:
+        desc: str = self.cleaned_data.get("desc", "")
         if desc and len(desc) < 3:
             raise forms.ValidationError("A description has at least 3 characters.", code="min_length")
         return desc
 
-    def clean(self):
-        cleaned = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        cleaned = self.cleaned_data
         if cleaned.get("join_password") and cleaned.get("clear_join_password"):
             raise forms.ValidationError("Set a new join password or remove it, not both.", code="password_conflict")
         return cleaned
 
-    def full_clean(self):
+    def full_clean(self) -> None:
         """Validate, then commit through the services as the last step (see the module doc)."""
         super().full_clean()
-        if self.is_bound and not self._errors and self.actor is not None:
-            self._commit()
+        if self.is_bound and not self.errors and self.actor is not None:
+            self._commit(self.actor)
 
     def service_values(self) -> dict[str, Any]:
         """What the services get: every field on create, only the changed ones on update."""
@@ -149,15 +154,15 @@ class SessionAdminForm(forms.ModelForm):
             values["password"] = ""
         return values
 
-    def _commit(self) -> None:
+    def _commit(self, actor: Actor) -> None:
         values = self.service_values()
         try:
             if self.instance.pk is None:
-                self.committed = sessions.session_create(actor=self.actor, values=values)
+                self.committed = sessions.session_create(actor=actor, values=values)
             elif values:
                 self.committed = sessions.session_update(
                     session_id=self.instance.pk,
-                    actor=self.actor,
+                    actor=actor,
                     values=values,
                     expected_version=self.cleaned_data.get("expected_version"),
                 )
@@ -191,7 +196,7 @@ class CloseForm(forms.Form):
         help_text=f"0 closes now; 1 to {lifecycle.CLOSE_AFTER_MAX} puts the session in closing until then.",
     )
 
-    def __init__(self, *args, minimum: int = 0, **kwargs):
+    def __init__(self, *args: Any, minimum: int = 0, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if minimum:
             field = self.fields["seconds"]
@@ -206,7 +211,8 @@ class KickForm(forms.Form):
 
     player = forms.ModelChoiceField(queryset=Player.objects.none(), to_field_name="uid", empty_label=None)
 
-    def __init__(self, *args, players=None, **kwargs):
+    def __init__(self, *args: Any, players: QuerySet[Player] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        if players is not None:
-            self.fields["player"].queryset = players
+        field = self.fields["player"]
+        if players is not None and isinstance(field, forms.ModelChoiceField):
+            field.queryset = players

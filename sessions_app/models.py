@@ -9,14 +9,19 @@ session document is then one row, so reads cost one query whatever a session hol
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import connection, models
-from django.db.models import Case, F, Q, Value, When
+from django.db.models import Case, Count, F, Q, Value, When
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from sessions_project.times import iso
+
+if TYPE_CHECKING:
+    from .permissions import Actor
 
 
 class SessionStatus(models.TextChoices):
@@ -45,28 +50,38 @@ def perm(codename: str) -> str:
     return f"sessions_app.{codename}"
 
 
-class GameSessionQuerySet(models.QuerySet):
+class GameSessionQuerySet(models.QuerySet["GameSession"]):
     """Named reads: visibility for a caller, and the status as of now."""
 
-    def due_q(self, now=None) -> Q:
+    def due_q(self, now: datetime | None = None) -> Q:
         """Live sessions whose closesAt or idle deadline has passed: they read as closed."""
         now = now or timezone.now()
         return Q(status__in=LIVE_STATUSES) & (Q(closes_at__lte=now) | Q(idle_deadline__lte=now))
 
-    def with_effective_status(self, now=None):
-        """Annotate `effective_status`: `closed` once due, even before the sweeper ran."""
-        return self.annotate(
-            effective_status=Case(
-                When(self.due_q(now), then=Value(SessionStatus.CLOSED.value)),
-                default=F("status"),
-                output_field=models.CharField(),
-            )
+    def _effective_status(self, now: datetime | None) -> Case:
+        return Case(
+            When(self.due_q(now), then=Value(SessionStatus.CLOSED.value)),
+            default=F("status"),
+            output_field=models.CharField(),
         )
 
-    def due(self, now=None):
+    def with_effective_status(self, now: datetime | None = None) -> GameSessionQuerySet:
+        """Annotate `status_now`: `closed` once due, even before the sweeper ran. (Not named
+        `effective_status`: on a model instance that would hide the method of that name.)
+        Typed without the annotation: the stubs lose it through a method's return type, so
+        reads of `status_now` values live in this class (`count_by_effective_status`)."""
+        return self.annotate(status_now=self._effective_status(now))
+
+    def count_by_effective_status(self, now: datetime | None = None) -> dict[str, int]:
+        """How many sessions read as each status as of now (one GROUP BY; statuses with none
+        are absent)."""
+        rows = self.annotate(status_now=self._effective_status(now)).values_list("status_now").annotate(n=Count("pk"))
+        return dict(rows.order_by())
+
+    def due(self, now: datetime | None = None) -> GameSessionQuerySet:
         return self.filter(self.due_q(now))
 
-    def visible_to(self, user):
+    def visible_to(self, user: Actor) -> GameSessionQuerySet:
         """Sessions the caller may see: public ones and private ones it hosts, belongs to,
         is invited to (pending, unexpired) or holds an active reservation in; all for session:*."""
         if user.has_perm(perm(SCOPE_ANY)):
@@ -74,7 +89,7 @@ class GameSessionQuerySet(models.QuerySet):
         return self.filter(visibility_q(user.id))
 
 
-def row_visible_to(user, row: dict, now=None) -> bool:
+def row_visible_to(user: Actor, row: dict[str, Any], now: datetime | None = None) -> bool:
     """The rule of `visibility_q` for one session row already read (hot path of GET by uid):
     public, hosted, member or pending invite from the row's rendered members; only a private
     session the caller has no other tie to costs a query (for a reservation)."""
@@ -91,18 +106,18 @@ def row_visible_to(user, row: dict, now=None) -> bool:
     return Reservation.objects.active(now).filter(session_id=row["id"], player_id=user.id).exists()
 
 
-def visibility_q(player_id: int, now=None) -> Q:
+def visibility_q(player_id: int, now: datetime | None = None) -> Q:
     """Public, hosted, or tied to the player by a membership, a pending unexpired invite or an
     active reservation. The ties are one raw `IN (... UNION ...)` subquery: the list endpoint
     builds this on every request, and three ORM Exists() cost more to compile than to run."""
-    now = connection.ops.adapt_datetimefield_value(now or timezone.now())
+    at = connection.ops.adapt_datetimefield_value(now or timezone.now())
     ties = RawSQL(
         f"{GameSession._meta.db_table}.id IN ("
         f"SELECT session_id FROM {Membership._meta.db_table} WHERE player_id = %s"
         f" UNION SELECT session_id FROM {Invite._meta.db_table} WHERE player_id = %s AND state = %s"
         " AND (expires_at IS NULL OR expires_at > %s)"
         f" UNION SELECT session_id FROM {Reservation._meta.db_table} WHERE player_id = %s AND expires_at > %s)",
-        (player_id, player_id, InviteState.PENDING.value, now, player_id, now),
+        (player_id, player_id, InviteState.PENDING.value, at, player_id, at),
         output_field=models.BooleanField(),
     )
     return Q(visibility=Visibility.PUBLIC) | Q(host_id=player_id) | Q(ties)
@@ -197,15 +212,15 @@ class GameSession(models.Model):
             return self.num_teams * self.team_size
         return None
 
-    def due_at(self):
+    def due_at(self) -> datetime | None:
         """When time closes this live session (closesAt or idle deadline), or None."""
         times = [t for t in (self.closes_at, self.idle_deadline) if t is not None]
         return min(times) if times else None
 
-    def is_visible_to(self, user, now=None) -> bool:
+    def is_visible_to(self, user: Actor, now: datetime | None = None) -> bool:
         return row_visible_to(user, self.__dict__, now)
 
-    def effective_status(self, now=None) -> str:
+    def effective_status(self, now: datetime | None = None) -> str:
         now = now or timezone.now()
         due = self.due_at()
         if self.status != SessionStatus.CLOSED and due is not None and due <= now:
@@ -253,8 +268,8 @@ class InviteState(models.TextChoices):
     EXPIRED = "expired", "expired"
 
 
-class InviteQuerySet(models.QuerySet):
-    def pending(self, now=None):
+class InviteQuerySet(models.QuerySet["Invite"]):
+    def pending(self, now: datetime | None = None) -> InviteQuerySet:
         """Pending and not past `expires_at`: the one rule for `invited`, visibility and views."""
         now = now or timezone.now()
         return self.filter(state=InviteState.PENDING).filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
@@ -291,13 +306,13 @@ class Invite(models.Model):
     def __str__(self) -> str:
         return f"invite {self.pk} ({self.state})"
 
-    def is_pending(self, now=None) -> bool:
+    def is_pending(self, now: datetime | None = None) -> bool:
         now = now or timezone.now()
         return self.state == InviteState.PENDING and (self.expires_at is None or self.expires_at > now)
 
 
-class ReservationQuerySet(models.QuerySet):
-    def active(self, now=None):
+class ReservationQuerySet(models.QuerySet["Reservation"]):
+    def active(self, now: datetime | None = None) -> ReservationQuerySet:
         """Not yet expired: an active reservation holds a place against capacity."""
         return self.filter(expires_at__gt=now or timezone.now())
 

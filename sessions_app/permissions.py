@@ -5,8 +5,11 @@ them again under the row lock."""
 from __future__ import annotations
 
 import uuid
+from typing import Any, Protocol
 
 from rest_framework.permissions import SAFE_METHODS, BasePermission
+from rest_framework.request import Request
+from rest_framework.views import APIView
 
 from sessions_project.errors import Forbidden
 
@@ -19,21 +22,38 @@ SYSTEM_MEMBER_FIELDS = frozenset({"data"})
 CUSTOMISE_FIELDS = frozenset({"name", "desc", "highlight"})
 
 
-def is_operator(user) -> bool:
+class Permitted(Protocol):
+    """Anything holding permissions, an anonymous user included (it holds none)."""
+
+    def has_perm(self, perm: str, /) -> bool: ...
+
+
+class Actor(Permitted, Protocol):
+    """Whom a service acts for: a Player (API, commands) or an AdminActor (admin). What the
+    rules read of it: its id and uid (membership, hosting) and its permissions."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def uid(self) -> uuid.UUID | str: ...  # an access token carries it as text
+
+
+def is_operator(user: Permitted) -> bool:
     """session:* accounts (game servers, operators; superusers hold every permission)."""
     return user.has_perm(perm(SCOPE_ANY))
 
 
-def is_host(user, session: GameSession) -> bool:
+def is_host(user: Actor, session: GameSession) -> bool:
     return session.host_id is not None and session.host_id == user.id
 
 
-def is_member(user, session: GameSession) -> bool:
+def is_member(user: Actor, session: GameSession) -> bool:
     """From the session's rendered `users` (kept in step with Membership under the row lock)."""
     return str(user.uid) in session.users_doc
 
 
-def authorize_session_update(user, session: GameSession, fields: set[str]) -> None:
+def authorize_session_update(user: Actor, session: GameSession, fields: set[str]) -> None:
     """403 unless the caller may change these members of the session."""
     if is_operator(user):
         return
@@ -51,14 +71,14 @@ def authorize_session_update(user, session: GameSession, fields: set[str]) -> No
     raise Forbidden("Only the session's host may change it.", code="not_host")
 
 
-def _same_uid(value, uid: str) -> bool:
+def _same_uid(value: Any, uid: str) -> bool:
     try:
         return str(uuid.UUID(str(value))) == uid
     except ValueError:
         return False
 
 
-def authorize_session_create(user, body: dict) -> None:
+def authorize_session_create(user: Actor, body: dict[str, Any]) -> None:
     """403 before the body is validated: only session:* accounts may name a host other than
     themselves (or none) or put other players in a new session. Looks at the raw body, so a
     malformed hostUid or users from anyone else is refused, not diagnosed."""
@@ -74,7 +94,7 @@ def authorize_session_create(user, body: dict) -> None:
         authorize_server_uid(user, None, body["serverUid"])
 
 
-def authorize_server_uid(user, current, value) -> None:
+def authorize_server_uid(user: Actor, current: uuid.UUID | None, value: Any) -> None:
     """Only session:* accounts (game servers) may set serverUid to anything but its current
     value: a player naming a server would appear in that server's `?serverUid=` list. Any
     spelling of the current uid (or null for none) is allowed; anything else, malformed
@@ -88,19 +108,19 @@ def authorize_server_uid(user, current, value) -> None:
     raise Forbidden("Only session:* accounts may set serverUid.", code="server_uid_forbidden")
 
 
-def authorize_host_removal(user) -> None:
+def authorize_host_removal(user: Actor) -> None:
     """Only session:* accounts may leave a hosted session without a host (hostUid null)."""
     if not is_operator(user):
         raise Forbidden("Only session:* accounts may remove the host.", code="host_forbidden")
 
 
-def authorize_session_manage(user, session: GameSession) -> None:
+def authorize_session_manage(user: Actor, session: GameSession) -> None:
     """Delete, close, invite, reserve, kick, move players: the host or session:*."""
     if not (is_operator(user) or is_host(user, session)):
         raise Forbidden("Only the session's host may do this.", code="not_host")
 
 
-def authorize_heartbeat(user, session: GameSession) -> None:
+def authorize_heartbeat(user: Actor, session: GameSession) -> None:
     """The host, a member of a system session, or session:* keep a session alive."""
     if is_operator(user) or is_host(user, session):
         return
@@ -109,7 +129,7 @@ def authorize_heartbeat(user, session: GameSession) -> None:
     raise Forbidden("Only the host (or, without a host, a member) may keep the session alive.", code="not_host")
 
 
-def names_self(user, player_uid) -> bool:
+def names_self(user: Actor, player_uid: Any) -> bool:
     """A score's `player` absent, null or the caller's own uid (in any spelling of it)."""
     if player_uid is None:
         return True
@@ -119,7 +139,7 @@ def names_self(user, player_uid) -> bool:
         return False
 
 
-def authorize_score_submit(user, session: GameSession, player_uid) -> None:
+def authorize_score_submit(user: Actor, session: GameSession, player_uid: Any) -> None:
     """A member submits its own scores; only session:* reports another player's (`player`)."""
     if not names_self(user, player_uid):
         if not is_operator(user):
@@ -135,11 +155,11 @@ class IsOperatorOrReadOnly(BasePermission):
     message = "Only session:* accounts may add or change songs and charts."
     code = "catalog_forbidden"
 
-    def has_permission(self, request, view) -> bool:
+    def has_permission(self, request: Request, view: APIView) -> bool:
         # On one song or chart, 404 comes before 403: has_object_permission decides there.
         return request.method in SAFE_METHODS or "pk" in view.kwargs or is_operator(request.user)
 
-    def has_object_permission(self, request, view, obj) -> bool:
+    def has_object_permission(self, request: Request, view: APIView, obj: Any) -> bool:
         return request.method in SAFE_METHODS or is_operator(request.user)
 
 
@@ -149,5 +169,5 @@ class CanTruncateSessions(BasePermission):
     message = "Truncating sessions needs the truncate_sessions permission."
     code = "truncate_forbidden"
 
-    def has_permission(self, request, view) -> bool:
+    def has_permission(self, request: Request, view: APIView) -> bool:
         return bool(request.user and request.user.has_perm(perm(PERM_TRUNCATE)))

@@ -34,9 +34,9 @@ def moment(raw: str) -> datetime:
         day = None if parsed else parse_date(raw)
     except ValueError:  # well formed but impossible, e.g. 2026-02-30
         parsed = day = None
-    if parsed is None and day is None:
-        raise argparse.ArgumentTypeError(f"{raw!r} is not a date (YYYY-MM-DD) or an ISO 8601 date and time")
     if parsed is None:
+        if day is None:
+            raise argparse.ArgumentTypeError(f"{raw!r} is not a date (YYYY-MM-DD) or an ISO 8601 date and time")
         parsed = datetime.combine(day, time.min)
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)

@@ -15,7 +15,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -188,11 +188,15 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return None  # a bug: Django's 500 handling (JSON, see server_error below) takes over
 
     headers: dict[str, str] = {}
-    if getattr(exc, "auth_header", None):
-        headers["WWW-Authenticate"] = exc.auth_header
-    if getattr(exc, "wait", None):
-        headers["Retry-After"] = str(int(exc.wait))
+    # Only some exceptions carry these (NotAuthenticated and kin, Throttled).
+    auth_header = getattr(exc, "auth_header", None)
+    if auth_header:
+        headers["WWW-Authenticate"] = auth_header
+    wait = getattr(exc, "wait", None)
+    if wait:
+        headers["Retry-After"] = str(int(wait))
     request = context.get("request")
+    status_code: int
     if isinstance(exc, (exceptions.NotAuthenticated, exceptions.AuthenticationFailed)):
         status_code = status.HTTP_401_UNAUTHORIZED
         if request is not None:
@@ -204,14 +208,14 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
 
     if isinstance(exc, exceptions.ValidationError):
         errors = _flatten(exc.detail)
-        detail = errors[0]["message"] if len(errors) == 1 else "The request has invalid fields."
+        summary = errors[0]["message"] if len(errors) == 1 else "The request has invalid fields."
         if errors and errors[0]["field"]:
-            detail = f"{errors[0]['field']}: {errors[0]['message']}" if len(errors) == 1 else detail
+            summary = f"{errors[0]['field']}: {errors[0]['message']}" if len(errors) == 1 else summary
         codes = {error["code"] for error in errors}
         code = next((promoted for promoted in PROMOTED_FIELD_CODES if promoted in codes), "invalid")
-        return _response(problem(status_code, code, detail, errors=errors), headers)
+        return _response(problem(status_code, code, summary, errors=errors), headers)
 
-    detail = exc.detail
+    detail: object = exc.detail
     code = "error"
     if isinstance(detail, dict):
         # simplejwt's errors: {"detail": ..., "code": ..., "messages": [...]}
@@ -234,12 +238,12 @@ def problem_response(status_code: int, code: str, detail: str, **extra: Any) -> 
 # csrf_exempt: without it a POST, PUT, PATCH or DELETE to an unknown path gets Django's HTML
 # "CSRF verification failed" page before this view runs (no API route uses cookies).
 @csrf_exempt
-def api_not_found(request, *args, **kwargs) -> JsonResponse:
+def api_not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
     """Unknown paths under /api/, whatever the method: the JSON 404, never Django's HTML page."""
     return problem_response(404, "not_found", f"No such API route: {request.path}")
 
 
-def server_error(request, *args, **kwargs):
+def server_error(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
     """handler500: JSON under /api/ (a 500 is a bug, but still not a traceback page)."""
     if request.path.startswith("/api/"):
         return problem_response(500, "server_error", "An unexpected error occurred.")

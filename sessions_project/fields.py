@@ -9,18 +9,21 @@ booleans and strings JSON strings, so these fields refuse anything else with a f
 from __future__ import annotations
 
 import json
-from typing import Any
+import uuid
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.db import models
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+_M = TypeVar("_M", bound=models.Model)
+
 
 class StrictCharField(serializers.CharField):
     """A JSON string only."""
 
-    def to_internal_value(self, data):
+    def to_internal_value(self, data: Any) -> str:
         if not isinstance(data, str):
             self.fail("invalid")
         return super().to_internal_value(data)
@@ -29,7 +32,7 @@ class StrictCharField(serializers.CharField):
 class StrictBooleanField(serializers.BooleanField):
     """`true` or `false` only."""
 
-    def to_internal_value(self, data):
+    def to_internal_value(self, data: Any) -> bool:
         if data is not True and data is not False:
             self.fail("invalid", input=data)
         return data
@@ -38,7 +41,7 @@ class StrictBooleanField(serializers.BooleanField):
 class StrictUUIDField(serializers.UUIDField):
     """A UUID as a JSON string only (DRF's takes an integer as a UUID's value)."""
 
-    def to_internal_value(self, data):
+    def to_internal_value(self, data: Any) -> uuid.UUID:
         if not isinstance(data, str):
             self.fail("invalid", value=data)
         return super().to_internal_value(data)
@@ -47,13 +50,13 @@ class StrictUUIDField(serializers.UUIDField):
 class StrictChoiceField(serializers.ChoiceField):
     """One of the choices, as a JSON string (DRF's compares str(value), so 1 would match "1")."""
 
-    def to_internal_value(self, data):
+    def to_internal_value(self, data: Any) -> Any:
         if not isinstance(data, str):
             self.fail("invalid_choice", input=data)
         return super().to_internal_value(data)
 
 
-class StrictModelSerializer(serializers.ModelSerializer):
+class StrictModelSerializer(serializers.ModelSerializer[_M]):
     """A ModelSerializer whose generated fields are the strict ones above."""
 
     serializer_field_mapping = {
@@ -100,7 +103,7 @@ def data_message(code: str) -> str:
 class JSONObjectField(serializers.JSONField):
     """A `data` object: a JSON object within DATA_MAX_DEPTH levels and DATA_MAX_BYTES."""
 
-    def to_internal_value(self, data):
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
         if not isinstance(data, dict):
             raise serializers.ValidationError(data_message("not_object"), code="not_object")
         try:

@@ -4,15 +4,17 @@ headers every API response carries."""
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 
 from django.conf import settings
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 
 from sessions_project.errors import problem_response
 
 API_PREFIX = "/api/"
 
 
-def body_too_large(limit: int):
+def body_too_large(limit: int) -> HttpResponse:
     return problem_response(413, "body_too_large", f"The request body may be at most {limit} bytes.", maxBytes=limit)
 
 
@@ -22,17 +24,17 @@ class RequestBodyLimitMiddleware:
     by reading at most the limit plus one byte. Admin forms keep Django's own
     DATA_UPLOAD_MAX_MEMORY_SIZE."""
 
-    def __init__(self, get_response):
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
         self.get_response = get_response
 
-    def __call__(self, request):
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
         if request.path_info.startswith(API_PREFIX):
             refused = self.check(request)
             if refused is not None:
                 return refused
         return self.get_response(request)
 
-    def check(self, request):
+    def check(self, request: HttpRequest) -> HttpResponse | None:
         limit = settings.REQUEST_BODY_MAX_BYTES
         length = request.META.get("CONTENT_LENGTH")
         if length:
@@ -61,10 +63,10 @@ class ApiResponseHeadersMiddleware:
     its ETag before reusing one, which 304 keeps cheap), and `X-Content-Type-Options: nosniff`
     (JSON is never to be sniffed into HTML)."""
 
-    def __init__(self, get_response):
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
         self.get_response = get_response
 
-    def __call__(self, request):
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
         response = self.get_response(request)
         if request.path_info.startswith(API_PREFIX):
             if not response.has_header("Cache-Control"):

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeVar
 
+from django.db.models import QuerySet
 from rest_framework.pagination import BasePagination
+from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from sessions_project.errors import InvalidInput, field_error
 
@@ -13,12 +18,13 @@ MAX_LIMIT = 1000
 # The query parameters a paged list takes (views add them to their declared parameters).
 PAGING_PARAMETERS = frozenset({"limit", "skip"})
 DEFAULT_LIMIT = 100
+_Row = TypeVar("_Row")
 # What _whole_number takes, for the OpenAPI schema (at most 18 digits).
 LIMIT_SCHEMA = {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}
 SKIP_SCHEMA = {"type": "integer", "minimum": 0, "maximum": 10**18 - 1, "default": 0}
 
 
-def _whole_number(params, name: str, default: int, minimum: int, maximum: int | None) -> int:
+def _whole_number(params: Mapping[str, str], name: str, default: int, minimum: int, maximum: int | None) -> int:
     raw = params.get(name)
     if raw is None or raw == "":
         return default
@@ -33,25 +39,35 @@ def _whole_number(params, name: str, default: int, minimum: int, maximum: int | 
     return value
 
 
-def limit_skip(params) -> tuple[int, int]:
+def limit_skip(params: Mapping[str, str]) -> tuple[int, int]:
     """(limit, skip) from the query string: limit 1-1000 (default 100), skip 0 or more."""
     limit = _whole_number(params, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
     skip = _whole_number(params, "skip", 0, 0, None)
     return limit, skip
 
 
-class LimitSkipPagination(BasePagination):
-    def paginate_queryset(self, queryset, request, view=None):
-        limit, skip = limit_skip(request.query_params)
-        return queryset[skip : skip + limit]
+def page_of(queryset: QuerySet[Any, _Row] | Sequence[_Row], request: Request) -> list[_Row]:
+    """The rows of the page `?limit=` and `?skip=` ask for (one query for a queryset)."""
+    limit, skip = limit_skip(request.query_params)
+    return list(queryset[skip : skip + limit])
 
-    def get_paginated_response(self, data):
+
+class LimitSkipPagination(BasePagination):
+    """`page_of` for DRF, and the paging parameters for the schema. The list views call
+    `page_of` themselves: GenericAPIView.paginate_queryset may answer None (no paginator)."""
+
+    def paginate_queryset(
+        self, queryset: QuerySet[Any, _Row] | Sequence[_Row], request: Request, view: APIView | None = None
+    ) -> list[_Row]:
+        return page_of(queryset, request)
+
+    def get_paginated_response(self, data: Any) -> Response:
         return Response(data)
 
-    def get_paginated_response_schema(self, schema):
+    def get_paginated_response_schema(self, schema: dict[str, Any]) -> dict[str, Any]:
         return schema
 
-    def get_schema_operation_parameters(self, view):
+    def get_schema_operation_parameters(self, view: APIView) -> list[dict[str, Any]]:
         return [
             {
                 "name": "limit",

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import IO, Any, NoReturn
 
 from django.conf import settings
 from rest_framework import exceptions
@@ -25,7 +26,7 @@ SUSPECT_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
 BODY_DEPTH_MARGIN = 8
 
 
-def _reject_constant(name: str):
+def _reject_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not valid JSON")
 
 
@@ -43,6 +44,7 @@ def check_document(document: Any, *, max_depth: int, check_text: bool) -> None:
     stack: list[tuple[Any, int, str]] = [(document, 1, "")]
     while stack:
         value, depth, path = stack.pop()
+        items: Iterable[tuple[str | int, Any]]
         if isinstance(value, dict):
             items = value.items()
         elif isinstance(value, list):
@@ -69,7 +71,10 @@ class StrictJSONParser(JSONParser):
     """JSON bodies: invalid UTF-8 or JSON is a 400 parse_error, too deep a 400 too_deep, a NUL
     or lone surrogate anywhere a 400 invalid_text; never a 500."""
 
-    def parse(self, stream, media_type=None, parser_context=None):
+    # Any JSON value, not only the object the stubs name: a body may be an array (score import).
+    def parse(
+        self, stream: IO[Any], media_type: str | None = None, parser_context: Mapping[str, Any] | None = None
+    ) -> Any:
         parser_context = parser_context or {}
         encoding = parser_context.get("encoding", settings.DEFAULT_CHARSET)
         # The body was bounded by RequestBodyLimitMiddleware before anything read it.

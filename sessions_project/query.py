@@ -11,6 +11,9 @@ tests/test_query_parameters.py checks that these sets are exactly what the OpenA
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from rest_framework.request import Request
 
 from sessions_project.errors import InvalidInput, field_error
 from sessions_project.text import check_query_string, invalid_text, is_bad_text, printable
@@ -27,7 +30,13 @@ def unknown_parameter(name: str, accepted: frozenset[str]) -> InvalidInput:
     return InvalidInput(message, code="unknown_parameter", errors=[field_error(shown, message, "unknown_parameter")])
 
 
-class DeclaredQueryParametersMixin:
+if TYPE_CHECKING:
+    from rest_framework.views import APIView as _ViewBase
+else:
+    _ViewBase = object
+
+
+class DeclaredQueryParametersMixin(_ViewBase):
     """For every API view: `query_parameters` maps an action (viewsets) or a lowercase HTTP
     method (plain views) to the query parameter names it takes; unlisted ones take none."""
 
@@ -37,9 +46,9 @@ class DeclaredQueryParametersMixin:
     def accepted_query_parameters(cls, action: str) -> frozenset[str]:
         return cls.query_parameters.get(action, NO_PARAMETERS)
 
-    def initial(self, request, *args, **kwargs):
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)
-        method = request.method.lower()
+        method = (request.method or "").lower()  # always set on a request being dispatched
         if method == "options":
             return  # not an operation of the API (CORS preflights are answered before views)
         if method not in self.http_method_names or not hasattr(self, method):

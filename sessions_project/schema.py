@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
+from rest_framework.request import Request
 
 from sessions_project.errors import PROBLEM_CONTENT_TYPE
 
@@ -25,13 +27,13 @@ ERROR_DESCRIPTIONS = {
 }
 
 
-class FieldErrorSerializer(serializers.Serializer):
+class FieldErrorSerializer(serializers.Serializer[Any]):
     field = serializers.CharField(help_text="The member at fault (dotted path), empty for the whole body.")
     code = serializers.CharField()
     message = serializers.CharField()
 
 
-class ProblemSerializer(serializers.Serializer):
+class ProblemSerializer(serializers.Serializer[Any]):
     """RFC 9457 problem details, the body of every error response."""
 
     type = serializers.CharField()
@@ -39,7 +41,9 @@ class ProblemSerializer(serializers.Serializer):
     status = serializers.IntegerField()
     detail = serializers.CharField()
     code = serializers.CharField(help_text="Stable, machine-readable: branch on this, never on text.")
-    errors = FieldErrorSerializer(many=True, required=False)
+    # DRF's metaclass takes declared fields off the class, so this field (named for the JSON
+    # member) does not hide Serializer.errors; the stubs cannot know that.
+    errors = FieldErrorSerializer(many=True, required=False)  # type: ignore[assignment]
     version = serializers.IntegerField(required=False, help_text="On version_conflict: the current version.")
     sessionStatus = serializers.CharField(
         required=False, help_text="On not_joinable, session_closed, invalid_transition: the session's status."
@@ -74,7 +78,9 @@ def _problem_response(code: int) -> dict[str, Any]:
     }
 
 
-def document_cross_cutting_answers(result: dict[str, Any], generator, request, public) -> dict[str, Any]:
+def document_cross_cutting_answers(
+    result: dict[str, Any], generator: SchemaGenerator, request: Request | None, public: bool
+) -> dict[str, Any]:
     """drf-spectacular postprocessing hook: what the server answers on every route whatever
     the view declares, so that the schema lists exactly what a client can get.
 

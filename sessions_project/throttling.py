@@ -16,6 +16,10 @@ import ipaddress
 import math
 import time
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest
 
 UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 
@@ -57,7 +61,7 @@ def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     return address
 
 
-def client_address(request) -> str:
+def client_address(request: HttpRequest) -> str:
     """The socket's peer (REMOTE_ADDR); when that is a trusted proxy (TRUSTED_PROXIES),
     X-Forwarded-For is walked from the right past every trusted proxy, and the first address
     no trusted proxy vouches for is the client. Anything left of it is the client's to forge."""
@@ -159,7 +163,7 @@ class Attempt:
             )
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         if not self.counted:
             self._release()
 

@@ -1,13 +1,13 @@
 """Top-level routes: the API under /api/v1/, its schema and docs, admin, the landing page."""
 
 from django.contrib import admin
-from django.urls import include, path, re_path
+from django.urls import URLPattern, URLResolver, include, path, re_path
 from django.views.generic import TemplateView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from sessions_project.errors import api_not_found
 
-api_v1 = [
+api_v1: list[URLPattern | URLResolver] = [
     path("", include("players_app.api.urls")),
     path("", include("sessions_app.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),

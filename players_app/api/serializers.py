@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, TypeVar
+
 from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.crypto import salted_hmac
@@ -9,7 +11,7 @@ from rest_framework import serializers
 from rest_framework_simplejwt.exceptions import AuthenticationFailed, TokenError
 from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, TokenRefreshSerializer
 from rest_framework_simplejwt.settings import api_settings
-from rest_framework_simplejwt.tokens import RefreshToken
+from rest_framework_simplejwt.tokens import RefreshToken, Token
 
 from players_app.authentication import player_claims
 from players_app.models import Player
@@ -20,6 +22,8 @@ from sessions_project.fields import StrictCharField
 # (Django's changepassword command included) makes every earlier refresh token useless.
 PASSWORD_CLAIM = "pwd"
 
+_T = TypeVar("_T", bound=Token)
+
 
 def password_fingerprint(player: Player) -> str:
     return salted_hmac("players_app.refresh-token.password", player.password).hexdigest()[:20]
@@ -28,10 +32,11 @@ def password_fingerprint(player: Player) -> str:
 class PlayerRefreshToken(RefreshToken):
     """A refresh token that keeps its password fingerprint out of the access tokens it mints."""
 
-    no_copy_claims = (*RefreshToken.no_copy_claims, PASSWORD_CLAIM)
+    # simplejwt's attribute is typed as its own five-claim tuple; it is only ever read as a collection.
+    no_copy_claims = (*RefreshToken.no_copy_claims, PASSWORD_CLAIM)  # type: ignore[assignment]
 
 
-def _add_claims(token, player: Player):
+def _add_claims(token: _T, player: Player) -> _T:
     for key, value in player_claims(player).items():
         token[key] = value
     return token
@@ -42,15 +47,17 @@ class PlayerTokenObtainPairSerializer(TokenObtainPairSerializer):
 
     token_class = PlayerRefreshToken
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # simplejwt adds these in __init__ as plain CharFields, which take 12345 as "12345".
         self.fields[self.username_field] = StrictCharField(write_only=True)
         self.fields["password"] = StrictCharField(write_only=True, style={"input_type": "password"})
 
+    # Only players are issued tokens (the AUTH_USER_MODEL); simplejwt's signature also admits
+    # its own TokenUser, which this project never authenticates with.
     @classmethod
-    def get_token(cls, user):
-        token = _add_claims(super().get_token(user), user)
+    def get_token(cls, user: Player) -> RefreshToken:  # type: ignore[override]
+        token = _add_claims(PlayerRefreshToken.for_user(user), user)  # what token_class makes
         token[PASSWORD_CLAIM] = password_fingerprint(user)
         return token
 
@@ -62,10 +69,10 @@ class PlayerTokenRefreshSerializer(TokenRefreshSerializer):
     refresh = StrictCharField(help_text="A refresh token; it is spent (rotated) by this call.")
     token_class = PlayerRefreshToken
 
-    def validate(self, attrs):
+    def validate(self, attrs: dict[str, Any]) -> dict[str, str]:
         refresh = PlayerRefreshToken(attrs["refresh"])  # signature, expiry, type, revocation
         user_id = refresh.payload.get(api_settings.USER_ID_CLAIM)
-        player = Player.objects.filter(id=user_id, is_active=True).first()
+        player = Player.objects.filter(id=user_id, is_active=True).first() if user_id is not None else None
         if player is None:
             raise AuthenticationFailed("The token's player no longer exists or is inactive.", code="user_inactive")
         if refresh.payload.get(PASSWORD_CLAIM) != password_fingerprint(player):
@@ -75,27 +82,27 @@ class PlayerTokenRefreshSerializer(TokenRefreshSerializer):
         return {"access": str(fresh.access_token), "refresh": str(fresh)}
 
 
-class LogoutSerializer(serializers.Serializer):
+class LogoutSerializer(serializers.Serializer[Any]):
     """What POST /auth/logout takes."""
 
     refresh = StrictCharField(help_text="The refresh token to revoke.")
 
 
-class TokenPairSerializer(serializers.Serializer):
+class TokenPairSerializer(serializers.Serializer[Any]):
     """What POST /auth/token answers."""
 
     access = serializers.CharField(help_text="Send as `Authorization: jwt <access>`; short-lived.")
     refresh = serializers.CharField(help_text="Renews the access token at POST /auth/token/refresh.")
 
 
-class AccessTokenSerializer(serializers.Serializer):
+class AccessTokenSerializer(serializers.Serializer[Any]):
     """What POST /auth/token/refresh answers."""
 
     access = serializers.CharField(help_text="A new access token, with the player's current scopes.")
     refresh = serializers.CharField(help_text="A new refresh token; the one sent is spent and refused from now on.")
 
 
-class PlayerRegistrationSerializer(serializers.Serializer):
+class PlayerRegistrationSerializer(serializers.Serializer[Any]):
     username = StrictCharField(max_length=150)
     password = StrictCharField(write_only=True, style={"input_type": "password"})
 
@@ -105,7 +112,7 @@ class PlayerRegistrationSerializer(serializers.Serializer):
             raise serializers.ValidationError("This username is taken.", code="unique")
         return value
 
-    def validate(self, attrs):
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         try:
             password_validation.validate_password(attrs["password"], Player(username=attrs["username"]))
         except DjangoValidationError as exc:
@@ -113,7 +120,7 @@ class PlayerRegistrationSerializer(serializers.Serializer):
         return attrs
 
 
-class PlayerSerializer(serializers.Serializer):
+class PlayerSerializer(serializers.Serializer[Any]):
     """A player as the player sees itself."""
 
     uid = serializers.UUIDField(read_only=True)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
+from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -15,7 +18,7 @@ from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from players_app import services
-from players_app.authentication import SCOPES_APP
+from players_app.authentication import SCOPES_APP, Caller, TokenPlayer, caller
 from players_app.throttles import login_attempt, registration_attempt
 from sessions_project.errors import Forbidden
 from sessions_project.query import DeclaredQueryParametersMixin
@@ -25,15 +28,15 @@ from sessions_project.throttling import client_address
 from .serializers import LogoutSerializer, PlayerRefreshToken, PlayerRegistrationSerializer, PlayerSerializer
 
 
-def scopes_of(user) -> list[str]:
+def scopes_of(user: Caller) -> list[str]:
     """The caller's API scopes, from its token or (for a loaded Player) its permissions."""
-    if hasattr(user, "_scopes"):
-        return sorted(user._scopes)
+    if isinstance(user, TokenPlayer):
+        return sorted(user.scopes)
     prefix = SCOPES_APP + "."
     return sorted(p[len(prefix) :] for p in user.get_all_permissions() if p.startswith(prefix))
 
 
-def player_document(user) -> dict:
+def player_document(user: Caller) -> dict[str, Any]:
     return {
         "uid": str(user.uid),
         "username": user.username,
@@ -46,7 +49,7 @@ class PlayerRegisterView(DeclaredQueryParametersMixin, APIView):
     """POST /api/v1/players: open registration (OPEN_REGISTRATION=0 turns it off)."""
 
     permission_classes = [AllowAny]
-    authentication_classes: list = []
+    authentication_classes: list[type[BaseAuthentication]] = []
 
     @extend_schema(
         operation_id="players_register",
@@ -72,7 +75,7 @@ class PlayerMeView(DeclaredQueryParametersMixin, APIView):
 
     @extend_schema(operation_id="players_me", responses={200: PlayerSerializer, **ERRORS_401})
     def get(self, request: Request) -> Response:
-        return Response(player_document(request.user))
+        return Response(player_document(caller(request)))
 
 
 class PlayerTokenObtainView(DeclaredQueryParametersMixin, TokenObtainPairView):
@@ -80,7 +83,7 @@ class PlayerTokenObtainView(DeclaredQueryParametersMixin, TokenObtainPairView):
     address (LOGIN_FAILURE_RATE); past the limit every attempt is 429, the right password too.
     The password is checked exactly as before, so timing says nothing new about usernames."""
 
-    def post(self, request: Request, *args, **kwargs) -> Response:
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         data = request.data
         username = data.get("username") if isinstance(data, dict) else None
         with login_attempt(username=username, address=client_address(request)) as attempt:
@@ -95,7 +98,7 @@ class LogoutView(DeclaredQueryParametersMixin, APIView):
     """POST /api/v1/auth/logout: revoke a refresh token (the token itself is the credential)."""
 
     permission_classes = [AllowAny]
-    authentication_classes: list = []
+    authentication_classes: list[type[BaseAuthentication]] = []
 
     @extend_schema(
         operation_id="auth_logout",

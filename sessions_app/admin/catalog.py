@@ -8,6 +8,7 @@ import uuid
 
 from django.contrib import admin
 from django.db.models import Q
+from django.http import HttpRequest
 
 from sessions_project.admin_mixins import NulSafeMixin, UidSearchMixin
 
@@ -59,10 +60,10 @@ class ScoreAdmin(UidSearchMixin, admin.ModelAdmin):
 
     # Scores are recorded only through score_submit and the import (session state, membership,
     # an imported session's span); here staff look and, if need be, delete.
-    def has_add_permission(self, request) -> bool:
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: Score | None = None) -> bool:
         return False
 
     def uid_search_q(self, value: uuid.UUID) -> Q:

@@ -65,9 +65,7 @@ def build_dashboard(now: datetime | None = None) -> Dashboard:
 
     # 1. Sessions by effective status: a session past closesAt or its idle deadline counts as
     # closed, as it reads everywhere else, before any sweeper has recorded it.
-    counts = dict(
-        sessions.with_effective_status(now).values_list("effective_status").annotate(n=Count("pk")).order_by()
-    )
+    counts = sessions.count_by_effective_status(now)
     total = sum(counts.values())
     by_status = [
         StatusCount(s.value, s.label, counts.get(s.value, 0), 100 * counts.get(s.value, 0) / total if total else 0)

@@ -8,9 +8,11 @@ actions call `membership.session_kick`, `invites.invite_revoke` and
 from __future__ import annotations
 
 import uuid
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.contrib import admin, messages
 from django.db.models import Count, Q
+from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
@@ -18,13 +20,16 @@ from sessions_project.admin_mixins import UidSearchMixin
 
 from ..models import Invite, JoinPasswordFailure, Membership, PlayerSessionsStamp, Reservation, Team
 from ..services import invites, membership
+
+if TYPE_CHECKING:
+    from ..services.membership import CountedTeam
 from .mixins import (
     CHANGE_SESSION,
     VIEW_SESSION,
-    AdminActor,
     ReadOnlyMixin,
     ServiceActionMixin,
     ViewOnlyAdmin,
+    admin_actor,
     plural,
 )
 
@@ -37,7 +42,7 @@ class SessionPartInline(ReadOnlyMixin, admin.TabularInline):
     show_change_link = False
     classes = ("session-part",)
 
-    def has_view_permission(self, request, obj=None) -> bool:
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         # Part of the session's page: whoever may see the session sees its members.
         return request.user.has_perm(VIEW_SESSION) or request.user.has_perm(CHANGE_SESSION)
 
@@ -69,7 +74,7 @@ class TeamInline(SessionPartInline):
         return super().get_queryset(request).annotate(size=Count("memberships")).order_by("index")
 
     @admin.display(description="players")
-    def size(self, obj: Team) -> int:
+    def size(self, obj: CountedTeam) -> int:
         return obj.size
 
 
@@ -91,13 +96,13 @@ class ReservationInline(SessionPartInline):
 
 class SessionPartAdmin(ServiceActionMixin, UidSearchMixin, ViewOnlyAdmin):
     show_full_result_count = False
-    search_fields = ("player__username", "session__name")
+    search_fields: ClassVar[tuple[str, ...]] = ("player__username", "session__name")
     search_help_text = "A player's username, a session's name, or a player's or session's UID."
 
     def uid_search_q(self, value: uuid.UUID) -> Q:
         return Q(session__uid=value) | Q(player__uid=value)
 
-    def has_session_change_permission(self, request) -> bool:
+    def has_session_change_permission(self, request: HttpRequest) -> bool:
         """The actions here are session workflows: they need the right to change sessions."""
         return request.user.has_perm(CHANGE_SESSION)
 
@@ -113,7 +118,7 @@ class MembershipAdmin(SessionPartAdmin):
     @admin.action(description="Remove from their sessions", permissions=["session_change"])
     def remove_from_session(self, request, queryset):
         """`session_kick` for each selected membership (host hand-over and closing included)."""
-        actor = AdminActor(request.user)
+        actor = admin_actor(request)
         removed, refusals = self.apply_each(
             request,
             queryset.select_related("player", "session"),
@@ -155,7 +160,7 @@ class InviteAdmin(SessionPartAdmin):
     @admin.action(description="Revoke the selected pending invites", permissions=["session_change"])
     def revoke(self, request, queryset):
         """`invite_revoke` for each selected invite."""
-        actor = AdminActor(request.user)
+        actor = admin_actor(request)
         revoked, refusals = self.apply_each(
             request,
             queryset.values_list("pk", flat=True),
@@ -178,7 +183,7 @@ class ReservationAdmin(SessionPartAdmin):
     @admin.action(description="Cancel the selected reservations", permissions=["session_change"])
     def cancel(self, request, queryset):
         """`reservation_cancel` for each selected reservation."""
-        actor = AdminActor(request.user)
+        actor = admin_actor(request)
         cancelled, refusals = self.apply_each(
             request,
             queryset.values_list("pk", "session_id"),

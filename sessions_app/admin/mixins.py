@@ -1,7 +1,7 @@
 """What the session admins share: `AdminActor` (a staff member as the services' actor),
 `ServiceActionMixin` (an action is one service call per row), the read-only mixins,
-`kickable_q`, a text-box list filter and the formula-safe CSV writer. The search and NUL
-mixins every app's admin uses are in sessions_project/admin_mixins.py.
+`kickable_q` and `kickable_players`, a text-box list filter and the formula-safe CSV writer.
+The search and NUL mixins every app's admin uses are in sessions_project/admin_mixins.py.
 
 Also used by the player admin that sessions_app registers (admin/players.py).
 """
@@ -10,18 +10,29 @@ from __future__ import annotations
 
 import csv
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from django.contrib import admin, messages
-from django.db.models import Exists, OuterRef, Q
-from django.http import QueryDict
+from django.core.exceptions import PermissionDenied
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.http import HttpRequest, HttpResponseRedirect, QueryDict
 
 from players_app.models import Player
-from sessions_project.admin_mixins import NulSafeMixin
+from sessions_project.admin_mixins import AdminBase, NulSafeMixin
 from sessions_project.errors import DomainError
 
-from ..models import SCOPE_ANY, Invite, JoinPasswordFailure, Membership, PlayerSessionsStamp, Reservation, Team, perm
+from ..models import (
+    SCOPE_ANY,
+    GameSession,
+    Invite,
+    JoinPasswordFailure,
+    Membership,
+    PlayerSessionsStamp,
+    Reservation,
+    Team,
+    perm,
+)
 
 CHANGE_SESSION = "sessions_app.change_gamesession"
 SESSION_PARTS = (Membership, Team, Invite, Reservation, JoinPasswordFailure, PlayerSessionsStamp)
@@ -43,20 +54,34 @@ class AdminActor:
     in admin, and otherwise exactly the staff member's own permissions: no service needs an
     admin special case, and admin can do no more than its permission says."""
 
-    def __init__(self, user):
+    def __init__(self, user: Player) -> None:
         self.user = user
         self.id = user.pk
         self.uid = user.uid
         self.username = user.username
         self.is_superuser = user.is_superuser
 
-    def has_perm(self, permission: str, obj=None) -> bool:
+    def has_perm(self, permission: str, obj: Any = None) -> bool:
         if permission == perm(SCOPE_ANY) and self.user.has_perm(CHANGE_SESSION):
             return True
         return self.user.has_perm(permission, obj)
 
     def __repr__(self) -> str:
         return f"AdminActor({self.username!r})"
+
+
+def admin_actor(request: HttpRequest) -> AdminActor:
+    """The staff member behind an admin request (admin lets only staff players in)."""
+    user: object = request.user
+    if not isinstance(user, Player):
+        raise PermissionDenied
+    return AdminActor(user)
+
+
+def missing_object(model_admin: admin.ModelAdmin[Any], request: HttpRequest, object_id: str) -> HttpResponseRedirect:
+    """Admin's own answer to an object that does not exist: a message, then the change list.
+    A private ModelAdmin method, so the stubs leave it out."""
+    return model_admin._get_obj_does_not_exist_redirect(request, model_admin.opts, object_id)  # type: ignore[attr-defined]
 
 
 def plural(count: int, noun: str) -> str:
@@ -73,22 +98,32 @@ def kickable_q(player: Player) -> Q:
     )
 
 
-class ServiceActionMixin:
+def kickable_players(sessions: QuerySet[GameSession]) -> QuerySet[Player]:
+    """Players a kick could remove from these sessions: members, reserved, invited."""
+    session_ids = sessions.order_by().values("pk")
+    return Player.objects.filter(
+        Exists(Membership.objects.filter(session__in=session_ids, player=OuterRef("pk")))
+        | Exists(Reservation.objects.active().filter(session__in=session_ids, player=OuterRef("pk")))
+        | Exists(Invite.objects.pending().filter(session__in=session_ids, player=OuterRef("pk")))
+    ).order_by("username")
+
+
+class ServiceActionMixin(AdminBase):
     """Admin actions are one service call per selected row, as the API would make them: a
     refusal (`DomainError`) does not stop the others, and is reported once per reason."""
 
     def apply_each(
         self,
-        request,
+        request: HttpRequest,
         items: Iterable[T],
         call: Callable[[T], R],
         log: Callable[[T, R], tuple[Any, str] | None] | None = None,
-    ) -> tuple[list[R], Counter]:
+    ) -> tuple[list[R], Counter[str]]:
         """`call(item)` for each item, read in full first (the calls change what it selects).
         Returns the results of the calls that went through and the refusals counted by detail.
         `log(item, result)` gives the object and message to record in the admin history, if any."""
         results: list[R] = []
-        refusals: Counter = Counter()
+        refusals: Counter[str] = Counter()
         for item in list(items):
             try:
                 result = call(item)
@@ -101,18 +136,22 @@ class ServiceActionMixin:
                 self.log_change(request, *entry)
         return results, refusals
 
-    def report_refusals(self, request, refusals: Counter, noun: str = "session", verb: str = "changed") -> None:
+    def report_refusals(
+        self, request: HttpRequest, refusals: Counter[str], noun: str = "session", verb: str = "changed"
+    ) -> None:
         """One message per distinct refusal, not one per row (an action may touch thousands)."""
         for detail, count in refusals.items():
             self.message_user(request, f"{plural(count, noun)} not {verb}: {detail}", messages.ERROR)
 
 
-class CascadesSessionPartsMixin:
+class CascadesSessionPartsMixin(AdminBase):
     """Deleting a session or a player takes its members, teams, invites and reservations
     with it. Those admins refuse deleting rows one by one (that would skip the workflows), so
     they must not count as permissions missing for deleting what they belong to."""
 
-    def get_deleted_objects(self, objs, request):
+    def get_deleted_objects(
+        self, objs: Sequence[Any] | QuerySet[Any], request: HttpRequest
+    ) -> tuple[list[str], dict[str, int], set[str], list[str]]:
         deleted, model_count, perms_needed, protected = super().get_deleted_objects(objs, request)
         parts = {str(m._meta.verbose_name) for m in SESSION_PARTS}
         return deleted, model_count, perms_needed - parts, protected
@@ -121,13 +160,13 @@ class CascadesSessionPartsMixin:
 class ReadOnlyMixin:
     """Rows that change only through the session workflows: shown in admin, never edited."""
 
-    def has_add_permission(self, request, obj=None) -> bool:
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    def has_delete_permission(self, request, obj=None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
 
@@ -183,8 +222,8 @@ class FormulaSafeWriter:
     """csv.writer whose rows have their text cells neutralised by csv_cell; every CSV
     export of the admin writes through it."""
 
-    def __init__(self, stream) -> None:
+    def __init__(self, stream: Echo) -> None:
         self._writer = csv.writer(stream)
 
-    def writerow(self, row: Iterable) -> str:
+    def writerow(self, row: Iterable[Any]) -> str:
         return self._writer.writerow([csv_cell(value) for value in row])

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import Counter
 
 from django.contrib import admin, messages
+from django.http import HttpRequest
 
 from players_app import admin as players_admin
 from players_app.models import Player
@@ -20,7 +21,7 @@ from sessions_project.errors import DomainError
 
 from ..models import LIVE_STATUSES, GameSession
 from ..services import membership
-from .mixins import AdminActor, CascadesSessionPartsMixin, kickable_q
+from .mixins import CascadesSessionPartsMixin, admin_actor, kickable_q
 
 admin.site.unregister(Player)
 
@@ -37,12 +38,12 @@ class PlayerAdmin(CascadesSessionPartsMixin, players_admin.PlayerAdmin):
         self._leave_live_sessions(request, list(queryset))
         super().delete_queryset(request, queryset)
 
-    def _leave_live_sessions(self, request, players: list[Player]) -> None:
+    def _leave_live_sessions(self, request: HttpRequest, players: list[Player]) -> None:
         """Kick the players from their live sessions through `session_kick` first, so host
         hand-over, the session documents and `version` move as they would over the API.
         Closed sessions keep their history as it was."""
-        actor = AdminActor(request.user)
-        failures: Counter = Counter()
+        actor = admin_actor(request)
+        failures: Counter[str] = Counter()
         for player in players:
             present = kickable_q(player)
             live = GameSession.objects.filter(present, status__in=LIVE_STATUSES).exclude(GameSession.objects.due_q())

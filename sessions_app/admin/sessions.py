@@ -20,10 +20,12 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.utils import unquote
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
 from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.forms import Form
 from django.http import HttpRequest, HttpResponseRedirect, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -36,20 +38,24 @@ from sessions_project.times import iso
 
 from ..api.serializers import effective_status
 from ..forms import CloseForm, KickForm, SessionAdminForm
-from ..models import GameSession, Invite, Membership, Reservation, SessionStatus
+from ..models import GameSession, Membership, SessionStatus
 from ..services import lifecycle, membership, sessions
 from .membership import InviteInline, MembershipInline, ReservationInline, TeamInline
 from .mixins import (
     CHANGE_SESSION,
-    AdminActor,
     CascadesSessionPartsMixin,
     Echo,
     FormulaSafeWriter,
     ServiceActionMixin,
     TextInputFilter,
+    admin_actor,
+    kickable_players,
     kickable_q,
+    missing_object,
     plural,
 )
+
+Sessions = QuerySet[GameSession]
 
 
 class EffectiveStatusFilter(admin.SimpleListFilter):
@@ -201,10 +207,10 @@ class GameSessionAdmin(ServiceActionMixin, CascadesSessionPartsMixin, UidSearchM
 
     @admin.display(description="host", ordering="host__username")
     def host_link(self, obj: GameSession) -> str:
-        if obj.host_id is None:
+        if (host := obj.host) is None:  # no query for a session without one
             return "system"
         url = reverse("admin:players_app_player_change", args=[obj.host_id])
-        return format_html('<a href="{}">{}</a>', url, obj.host.username)
+        return format_html('<a href="{}">{}</a>', url, host.username)
 
     @admin.display(description="members")
     def members(self, obj: GameSession) -> str:
@@ -223,7 +229,7 @@ class GameSessionAdmin(ServiceActionMixin, CascadesSessionPartsMixin, UidSearchM
             Q(uid=value)
             | Q(host__uid=value)
             | Q(server_uid=value)
-            | Exists(Membership.objects.filter(session=OuterRef("pk"), player__uid=value))
+            | Q(Exists(Membership.objects.filter(session=OuterRef("pk"), player__uid=value)))
         )
 
     def get_changelist(self, request, **kwargs):
@@ -240,10 +246,11 @@ class GameSessionAdmin(ServiceActionMixin, CascadesSessionPartsMixin, UidSearchM
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change=change, **kwargs)
-        form.actor = AdminActor(request.user)
+        assert issubclass(form, SessionAdminForm)  # this admin's `form`, as the factory made it
+        form.actor = admin_actor(request)
         return form
 
-    def has_delete_permission(self, request, obj=None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: GameSession | None = None) -> bool:
         # Deleting is a session workflow too (`session_delete`), which needs the change permission.
         return super().has_delete_permission(request, obj) and request.user.has_perm(CHANGE_SESSION)
 
@@ -259,10 +266,10 @@ class GameSessionAdmin(ServiceActionMixin, CascadesSessionPartsMixin, UidSearchM
         """Nothing to do: the session has no many-to-many fields and its inlines are read-only."""
 
     def delete_model(self, request, obj):
-        sessions.session_delete(session_id=obj.pk, actor=AdminActor(request.user))
+        sessions.session_delete(session_id=obj.pk, actor=admin_actor(request))
 
     def delete_queryset(self, request, queryset):
-        actor = AdminActor(request.user)
+        actor = admin_actor(request)
         _, refusals = self.apply_each(
             request,
             queryset.values_list("pk", flat=True),
@@ -272,9 +279,9 @@ class GameSessionAdmin(ServiceActionMixin, CascadesSessionPartsMixin, UidSearchM
 
     # -- workflows shared by the actions and the session page
 
-    def close_sessions(self, request, queryset: QuerySet, close_after: int) -> int:
+    def close_sessions(self, request: HttpRequest, queryset: Sessions, close_after: int) -> int:
         """`session_close` on each session; returns how many changed. Refusals are reported."""
-        actor = AdminActor(request.user)
+        actor = admin_actor(request)
         how = "Closed now" if close_after == 0 else f"Closing, closes in {close_after} s"
 
         def close(row: tuple[int, int]) -> GameSession | None:
@@ -301,10 +308,10 @@ class GameSessionAdmin(ServiceActionMixin, CascadesSessionPartsMixin, UidSearchM
         self.report_refusals(request, refusals)
         return changed
 
-    def kick_player(self, request, queryset: QuerySet, player: Player) -> int:
+    def kick_player(self, request: HttpRequest, queryset: Sessions, player: Player) -> int:
         """`session_kick` of one player from each session where it is a member, holds a
         reservation or a pending invite; returns how many sessions changed."""
-        actor = AdminActor(request.user)
+        actor = admin_actor(request)
         kicked, refusals = self.apply_each(
             request,
             queryset.filter(kickable_q(player)).values_list("pk", flat=True),
@@ -319,16 +326,16 @@ class GameSessionAdmin(ServiceActionMixin, CascadesSessionPartsMixin, UidSearchM
         self.report_refusals(request, refusals)
         return done
 
-    def players_in(self, queryset: QuerySet) -> QuerySet:
-        """Players a kick could remove from these sessions: members, reserved, invited."""
-        session_ids = queryset.order_by().values("pk")
-        return Player.objects.filter(
-            Exists(Membership.objects.filter(session__in=session_ids, player=OuterRef("pk")))
-            | Exists(Reservation.objects.active().filter(session__in=session_ids, player=OuterRef("pk")))
-            | Exists(Invite.objects.pending().filter(session__in=session_ids, player=OuterRef("pk")))
-        ).order_by("username")
-
-    def render_action_form(self, request, queryset, form, *, title: str, submit: str, action: str | None = None):
+    def render_action_form(
+        self,
+        request: HttpRequest,
+        queryset: Sessions,
+        form: Form,
+        *,
+        title: str,
+        submit: str,
+        action: str | None = None,
+    ) -> TemplateResponse:
         """The intermediate page of an action (or of the session page's buttons)."""
         count = queryset.count()
         context = {
@@ -341,9 +348,9 @@ class GameSessionAdmin(ServiceActionMixin, CascadesSessionPartsMixin, UidSearchM
             "action": action,
             "sessions": list(queryset.select_related("host")[:20]),
             "count": count,
-            "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
+            "selected": request.POST.getlist(ACTION_CHECKBOX_NAME),
             "select_across": request.POST.get("select_across", "0"),
-            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            "action_checkbox_name": ACTION_CHECKBOX_NAME,
             "media": self.media + form.media,
         }
         return TemplateResponse(request, "admin/sessions_app/gamesession/action_form.html", context)
@@ -366,7 +373,7 @@ class GameSessionAdmin(ServiceActionMixin, CascadesSessionPartsMixin, UidSearchM
 
     @admin.action(description="Remove a player…", permissions=["change"])
     def remove_player(self, request, queryset):
-        form = KickForm(request.POST if "apply" in request.POST else None, players=self.players_in(queryset))
+        form = KickForm(request.POST if "apply" in request.POST else None, players=kickable_players(queryset))
         if form.is_bound and form.is_valid():
             self.kick_player(request, queryset, form.cleaned_data["player"])
             return None
@@ -452,30 +459,30 @@ class GameSessionAdmin(ServiceActionMixin, CascadesSessionPartsMixin, UidSearchM
             *urls,
         ]
 
-    def _session_for_change(self, request, object_id) -> tuple[GameSession | None, QuerySet]:
+    def _session_for_change(self, request: HttpRequest, object_id: str) -> tuple[GameSession | None, Sessions]:
         session = self.get_object(request, unquote(object_id))
         if session is not None and not self.has_change_permission(request, session):
             raise PermissionDenied
-        return session, GameSession.objects.filter(pk=session.pk if session else None)
+        return session, GameSession.objects.filter(pk=session.pk) if session else GameSession.objects.none()
 
     def _back_to(self, session: GameSession) -> HttpResponseRedirect:
         return HttpResponseRedirect(reverse("admin:sessions_app_gamesession_change", args=[session.pk]))
 
-    def close_view(self, request: HttpRequest, object_id: str):
+    def close_view(self, request: HttpRequest, object_id: str) -> HttpResponseRedirect | TemplateResponse:
         session, queryset = self._session_for_change(request, object_id)
         if session is None:
-            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+            return missing_object(self, request, object_id)
         form = CloseForm(request.POST if request.method == "POST" else None)
         if form.is_bound and form.is_valid():
             self.close_sessions(request, queryset, form.cleaned_data["seconds"])
             return self._back_to(session)
         return self.render_action_form(request, queryset, form, title=f"Close {session}", submit="Close")
 
-    def remove_player_view(self, request: HttpRequest, object_id: str):
+    def remove_player_view(self, request: HttpRequest, object_id: str) -> HttpResponseRedirect | TemplateResponse:
         session, queryset = self._session_for_change(request, object_id)
         if session is None:
-            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
-        players = self.players_in(queryset)
+            return missing_object(self, request, object_id)
+        players = kickable_players(queryset)
         data = request.POST if request.method == "POST" else None
         initial: dict[str, Any] = {}
         if data is None and request.GET.get("player"):

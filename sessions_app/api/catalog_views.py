@@ -7,10 +7,11 @@ saves of one row: no service.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
-from django.db.models import Model, QuerySet
+from django.db.models import Model
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import status, viewsets
 from rest_framework.permissions import IsAuthenticated
@@ -18,13 +19,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from players_app.authentication import caller
 from sessions_app import permissions
 from sessions_app.filters import ChartFilterSet, SongFilterSet
 from sessions_app.models import Chart, GameSession, Score, Song, row_visible_to
 from sessions_app.services import scores
 from sessions_app.services.scores import MAX_ID
 from sessions_project.errors import NotFound
-from sessions_project.pagination import PAGING_PARAMETERS, LimitSkipPagination
+from sessions_project.pagination import PAGING_PARAMETERS, LimitSkipPagination, page_of
 from sessions_project.query import DeclaredQueryParametersMixin
 from sessions_project.schema import error_responses
 
@@ -54,10 +56,13 @@ ID_PARAMETER = OpenApiParameter(
 )
 
 
+_M = TypeVar("_M", bound=Model)
+
+
 # --- catalog --------------------------------------------------------------------------------
 
 
-class CatalogViewSet(DeclaredQueryParametersMixin, viewsets.GenericViewSet):
+class CatalogViewSet(DeclaredQueryParametersMixin, viewsets.GenericViewSet[_M]):
     """List, create, read and update one kind of catalog row; subclasses name the kind and
     document its routes (`extend_schema_view`: the actions carry no docstring, so a route
     without its own description shows the subclass's)."""
@@ -70,24 +75,24 @@ class CatalogViewSet(DeclaredQueryParametersMixin, viewsets.GenericViewSet):
     not_found_code = "not_found"
 
     def _not_found(self, pk: int) -> NotFound:
-        return NotFound(f"No {self.queryset.model._meta.verbose_name} with id {pk}.", code=self.not_found_code)
+        return NotFound(f"No {self.get_queryset().model._meta.verbose_name} with id {pk}.", code=self.not_found_code)
 
     def _row(self, pk: int) -> dict[str, Any]:
-        row = self.queryset.model.objects.filter(pk=pk).values(*self.columns).first()
+        row = self.get_queryset().filter(pk=pk).values(*self.columns).first()
         if row is None:
             raise self._not_found(pk)
         return row
 
-    def _instance(self, request: Request, pk: int) -> Model:
-        instance = self.queryset.model.objects.filter(pk=pk).first()
+    def _instance(self, request: Request, pk: int) -> _M:
+        instance = self.get_queryset().filter(pk=pk).first()
         if instance is None:
             raise self._not_found(pk)
         self.check_object_permissions(request, instance)  # 404 before 403
         return instance
 
     def list(self, request: Request) -> Response:
-        queryset: QuerySet = self.filter_queryset(self.get_queryset()).order_by(*self.ordering)
-        page = self.paginate_queryset(queryset.values(*self.columns))
+        queryset = self.filter_queryset(self.get_queryset()).order_by(*self.ordering)
+        page = page_of(queryset.values(*self.columns), request)
         return Response([type(self).document(row) for row in page])
 
     def create(self, request: Request) -> Response:
@@ -148,7 +153,7 @@ class CatalogViewSet(DeclaredQueryParametersMixin, viewsets.GenericViewSet):
         responses={200: SongSerializer, **error_responses(400, 403, 404)},
     ),
 )
-class SongViewSet(CatalogViewSet):
+class SongViewSet(CatalogViewSet[Song]):
     """Songs: every player lists and reads them; session:* accounts add and change them."""
 
     queryset = Song.objects.all()
@@ -197,7 +202,7 @@ class SongViewSet(CatalogViewSet):
         responses={200: ChartSerializer, **error_responses(400, 403, 404)},
     ),
 )
-class ChartViewSet(CatalogViewSet):
+class ChartViewSet(CatalogViewSet[Chart]):
     """Charts: every player lists and reads them; session:* accounts add and change them."""
 
     queryset = Chart.objects.all()
@@ -268,7 +273,7 @@ SESSION_SCORES_EXAMPLE = OpenApiExample(
 SESSION_SCORES_COLUMNS = (*DOCUMENT_COLUMNS, "host__username", "creator__uid", "creator__username")
 
 
-def public_player(uid, username: str) -> dict[str, str] | None:
+def public_player(uid: uuid.UUID | None, username: str) -> dict[str, str] | None:
     return None if uid is None else {"uid": str(uid), "username": username}
 
 
@@ -285,7 +290,7 @@ class SessionScoresView(DeclaredQueryParametersMixin, APIView):
         """The session, its scores in the order achieved, only the songs and charts they were
         played on, and its host (or creator) as `user`. Its cost does not grow with its scores."""
         row = GameSession.objects.filter(uid=parse_uid(uid)).values(*SESSION_SCORES_COLUMNS).first()
-        if row is None or not row_visible_to(request.user, row):
+        if row is None or not row_visible_to(caller(request), row):
             raise NotFound("No such session.", code="session_not_found")
         session_uid = str(row["uid"])
         in_session = Score.objects.filter(session_id=row["id"])
@@ -319,13 +324,13 @@ class SessionScoresView(DeclaredQueryParametersMixin, APIView):
         session:* account a member's (`player`). Does not move the session's version."""
         session = visible_session(request, uid)
         body = request_object(request)
-        permissions.authorize_score_submit(request.user, session, body.get("player"))
+        permissions.authorize_score_submit(caller(request), session, body.get("player"))
         serializer = ScoreSubmitSerializer(data=body)
         serializer.is_valid(raise_exception=True)
         values = serializer.validated_data
         score = scores.score_submit(
             session_id=session.pk,
-            actor=request.user,
+            actor=caller(request),
             chart_id=values["chart"],
             value=values["value"],
             player_uid=values.get("player"),
@@ -354,5 +359,5 @@ class ScoreImportView(DeclaredQueryParametersMixin, APIView):
         (same clientId) are skipped and counted."""
         serializer = ScoreImportSerializer(data=request_object(request))
         serializer.is_valid(raise_exception=True)
-        result = scores.scores_import(actor=request.user, scores=serializer.validated_data["scores"])
+        result = scores.scores_import(actor=caller(request), scores=serializer.validated_data["scores"])
         return Response(import_result_document(result))

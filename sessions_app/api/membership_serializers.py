@@ -19,7 +19,7 @@ from sessions_project.times import iso
 # --- input ------------------------------------------------------------------------------------
 
 
-class InviteCreateSerializer(serializers.Serializer):
+class InviteCreateSerializer(serializers.Serializer[Any]):
     player = StrictUUIDField(help_text="The invited player's uid.")
     expiresAt = serializers.DateTimeField(
         source="expires_at",
@@ -29,7 +29,7 @@ class InviteCreateSerializer(serializers.Serializer):
     )
 
 
-class ReservationCreateSerializer(serializers.Serializer):
+class ReservationCreateSerializer(serializers.Serializer[Any]):
     player = StrictUUIDField(help_text="The player the place is held for.")
     expiresAt = serializers.DateTimeField(
         source="expires_at",
@@ -40,17 +40,17 @@ class ReservationCreateSerializer(serializers.Serializer):
     )
 
 
-class TeamJoinSerializer(serializers.Serializer):
+class TeamJoinSerializer(serializers.Serializer[Any]):
     player = StrictUUIDField(
         required=False, allow_null=True, help_text="The member to move (host or session:* only); absent: yourself."
     )
 
 
-class KickSerializer(serializers.Serializer):
+class KickSerializer(serializers.Serializer[Any]):
     player = StrictUUIDField(help_text="The player to remove: its membership, reservation and invite.")
 
 
-class InviteListQuerySerializer(serializers.Serializer):
+class InviteListQuerySerializer(serializers.Serializer[Any]):
     state = StrictChoiceField(
         choices=InviteState.choices,
         required=False,
@@ -93,7 +93,7 @@ def reservation_document(reservation: Reservation) -> dict[str, Any]:
     }
 
 
-class InviteSerializer(serializers.Serializer):
+class InviteSerializer(serializers.Serializer[Any]):
     """An invite (schema only: `invite_document` builds it)."""
 
     id = serializers.IntegerField()
@@ -107,7 +107,7 @@ class InviteSerializer(serializers.Serializer):
     expiresAt = serializers.DateTimeField(allow_null=True)
 
 
-class ReservationSerializer(serializers.Serializer):
+class ReservationSerializer(serializers.Serializer[Any]):
     """A reservation (schema only: `reservation_document` builds it)."""
 
     id = serializers.IntegerField()
@@ -117,12 +117,12 @@ class ReservationSerializer(serializers.Serializer):
     dateCreated = serializers.DateTimeField()
 
 
-class PendingInviteSerializer(serializers.Serializer):
+class PendingInviteSerializer(serializers.Serializer[Any]):
     sessionId = serializers.UUIDField(help_text="The session the player is invited to.")
     invitingPlayerUuid = serializers.UUIDField(allow_null=True, help_text="Who sent the invite.")
 
 
-class PlayerSessionsOfTypeSerializer(serializers.Serializer):
+class PlayerSessionsOfTypeSerializer(serializers.Serializer[Any]):
     type = serializers.CharField(help_text="The sessions' type.")
     sessionIds = serializers.ListField(
         child=serializers.UUIDField(), help_text="Live sessions the player is a member of, in joining order."
@@ -135,7 +135,7 @@ class PlayerSessionsOfTypeSerializer(serializers.Serializer):
     )
 
 
-class PlayerSessionsSerializer(serializers.Serializer):
+class PlayerSessionsSerializer(serializers.Serializer[Any]):
     """A player's sessions view (seed 003, camelCase)."""
 
     sessions = serializers.DictField(child=PlayerSessionsOfTypeSerializer(), help_text="By session type.")

@@ -10,17 +10,22 @@ accounts; to anyone else an invite id is 404.
 
 from __future__ import annotations
 
-from django.db.models import Q, QuerySet
+from datetime import datetime
+from typing import Any, TypeVar
+
+from django.db.models import Model, Q, QuerySet
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
-from rest_framework import status
+from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from players_app.authentication import caller
 from sessions_app import permissions
-from sessions_app.models import Invite, InviteState, Reservation
+from sessions_app.models import Invite, InviteQuerySet, InviteState, Reservation
+from sessions_app.permissions import Actor
 from sessions_app.services import invites, membership
 from sessions_project.errors import Forbidden, InvalidInput, NotFound, field_error
 from sessions_project.pagination import LIMIT_SCHEMA, PAGING_PARAMETERS, SKIP_SCHEMA, limit_skip
@@ -79,18 +84,21 @@ def parse_id(value: str, field: str) -> int:
     return int(value)
 
 
-def validated(serializer_class, data) -> dict:
+_M = TypeVar("_M", bound=Model)
+
+
+def validated(serializer_class: type[serializers.Serializer[Any]], data: Any) -> dict[str, Any]:
     serializer = serializer_class(data=data)
     serializer.is_valid(raise_exception=True)
     return dict(serializer.validated_data)
 
 
-def paged(request: Request, queryset: QuerySet) -> QuerySet:
+def paged(request: Request, queryset: QuerySet[_M]) -> QuerySet[_M]:
     limit, skip = limit_skip(request.query_params)
     return queryset[skip : skip + limit]
 
 
-def filter_invite_state(queryset: QuerySet[Invite], request: Request, now) -> QuerySet[Invite]:
+def filter_invite_state(queryset: InviteQuerySet, request: Request, now: datetime) -> QuerySet[Invite]:
     """`?state=`: the state as the API shows it (a pending invite past expiresAt is expired)."""
     state = validated(InviteListQuerySerializer, request.query_params).get("state")
     if state == InviteState.PENDING:
@@ -102,14 +110,14 @@ def filter_invite_state(queryset: QuerySet[Invite], request: Request, now) -> Qu
     return queryset
 
 
-def invites_response(request: Request, queryset: QuerySet[Invite], *ordering: str) -> Response:
+def invites_response(request: Request, queryset: InviteQuerySet, *ordering: str) -> Response:
     """A page of invites filtered by `?state=` (one query, with their references)."""
     now = timezone.now()
     selected = filter_invite_state(queryset, request, now).select_related(*INVITE_RELATED).order_by(*ordering)
     return Response([invite_document(invite, now) for invite in paged(request, selected)])
 
 
-def may_see_invite(user, invite: Invite) -> bool:
+def may_see_invite(user: Actor, invite: Invite) -> bool:
     return user.id in (invite.player_id, invite.inviting_player_id, invite.session.host_id) or permissions.is_operator(
         user
     )
@@ -119,7 +127,7 @@ def visible_invite(request: Request, invite_id: str) -> Invite:
     """The invite if the caller may see it (see the module docstring); 400 malformed, else 404."""
     pk = parse_id(invite_id, "invite_id")
     invite = Invite.objects.select_related(*INVITE_RELATED).filter(pk=pk).first()
-    if invite is None or not may_see_invite(request.user, invite):
+    if invite is None or not may_see_invite(caller(request), invite):
         raise NotFound("No such invite.", code="invite_not_found")
     return invite
 
@@ -131,7 +139,7 @@ def invite_response(invite: Invite, status_code: int = 200) -> Response:
 
 
 def require_invited_player(request: Request, invite: Invite) -> None:
-    if invite.player_id != request.user.id:
+    if invite.player_id != caller(request).id:
         raise Forbidden("Only the invited player may answer an invite.", code="not_invited_player")
 
 
@@ -154,11 +162,11 @@ class SessionInvitesView(DeclaredQueryParametersMixin, APIView):
     )
     def post(self, request: Request, uid: str) -> Response:
         session = visible_session(request, uid)
-        permissions.authorize_session_manage(request.user, session)
+        permissions.authorize_session_manage(caller(request), session)
         values = validated(InviteCreateSerializer, request_object(request))
         invite = invites.invite_create(
             session_id=session.pk,
-            actor=request.user,
+            actor=caller(request),
             player_uid=values["player"],
             expires_at=values.get("expires_at"),
         )
@@ -172,7 +180,7 @@ class SessionInvitesView(DeclaredQueryParametersMixin, APIView):
     )
     def get(self, request: Request, uid: str) -> Response:
         session = visible_session(request, uid)
-        permissions.authorize_session_manage(request.user, session)
+        permissions.authorize_session_manage(caller(request), session)
         return invites_response(request, Invite.objects.filter(session=session), "date_created", "id")
 
 
@@ -188,7 +196,7 @@ class MyInvitesView(DeclaredQueryParametersMixin, APIView):
         description="The caller's invites, newest first, in any state; `?state=pending` for the open ones.",
     )
     def get(self, request: Request) -> Response:
-        return invites_response(request, Invite.objects.filter(player_id=request.user.id), "-date_created", "-id")
+        return invites_response(request, Invite.objects.filter(player_id=caller(request).id), "-date_created", "-id")
 
 
 class InviteAcceptView(DeclaredQueryParametersMixin, APIView):
@@ -205,7 +213,7 @@ class InviteAcceptView(DeclaredQueryParametersMixin, APIView):
     def post(self, request: Request, invite_id: str) -> Response:
         invite = visible_invite(request, invite_id)
         require_invited_player(request, invite)
-        return invite_response(invites.invite_accept(invite_id=invite.pk, actor=request.user))
+        return invite_response(invites.invite_accept(invite_id=invite.pk, actor=caller(request)))
 
 
 class InviteDeclineView(DeclaredQueryParametersMixin, APIView):
@@ -219,7 +227,7 @@ class InviteDeclineView(DeclaredQueryParametersMixin, APIView):
     def post(self, request: Request, invite_id: str) -> Response:
         invite = visible_invite(request, invite_id)
         require_invited_player(request, invite)
-        return invite_response(invites.invite_decline(invite_id=invite.pk, actor=request.user))
+        return invite_response(invites.invite_decline(invite_id=invite.pk, actor=caller(request)))
 
 
 class InviteDetailView(DeclaredQueryParametersMixin, APIView):
@@ -232,8 +240,8 @@ class InviteDetailView(DeclaredQueryParametersMixin, APIView):
     )
     def delete(self, request: Request, invite_id: str) -> Response:
         invite = visible_invite(request, invite_id)
-        permissions.authorize_session_manage(request.user, invite.session)
-        return invite_response(invites.invite_revoke(invite_id=invite.pk, actor=request.user))
+        permissions.authorize_session_manage(caller(request), invite.session)
+        return invite_response(invites.invite_revoke(invite_id=invite.pk, actor=caller(request)))
 
 
 class SessionReservationsView(DeclaredQueryParametersMixin, APIView):
@@ -254,11 +262,11 @@ class SessionReservationsView(DeclaredQueryParametersMixin, APIView):
     )
     def post(self, request: Request, uid: str) -> Response:
         session = visible_session(request, uid)
-        permissions.authorize_session_manage(request.user, session)
+        permissions.authorize_session_manage(caller(request), session)
         values = validated(ReservationCreateSerializer, request_object(request))
         reservation = invites.reservation_create(
             session_id=session.pk,
-            actor=request.user,
+            actor=caller(request),
             player_uid=values["player"],
             expires_at=values.get("expires_at"),
         )
@@ -273,8 +281,8 @@ class SessionReservationsView(DeclaredQueryParametersMixin, APIView):
     def get(self, request: Request, uid: str) -> Response:
         session = visible_session(request, uid)
         queryset = Reservation.objects.active().filter(session=session)
-        if not (permissions.is_operator(request.user) or permissions.is_host(request.user, session)):
-            queryset = queryset.filter(player_id=request.user.id)
+        if not (permissions.is_operator(caller(request)) or permissions.is_host(caller(request), session)):
+            queryset = queryset.filter(player_id=caller(request).id)
         reservations = paged(request, queryset.select_related("session", "player").order_by("date_created", "id"))
         return Response([reservation_document(reservation) for reservation in reservations])
 
@@ -290,7 +298,7 @@ class ReservationDetailView(DeclaredQueryParametersMixin, APIView):
     def delete(self, request: Request, uid: str, reservation_id: str) -> Response:
         session = visible_session(request, uid)
         pk = parse_id(reservation_id, "reservation_id")
-        reservation = invites.reservation_cancel(reservation_id=pk, session_id=session.pk, actor=request.user)
+        reservation = invites.reservation_cancel(reservation_id=pk, session_id=session.pk, actor=caller(request))
         return Response(reservation_document(reservation))
 
 
@@ -311,11 +319,11 @@ class TeamJoinView(DeclaredQueryParametersMixin, APIView):
         if team >= session.num_teams:
             raise NotFound(f"The session has no team {team}.", code="team_not_found")
         body = request_object(request)  # no body is {}; `null` or a list is refused
-        if not permissions.names_self(request.user, body.get("player")):
-            permissions.authorize_session_manage(request.user, session)
+        if not permissions.names_self(caller(request), body.get("player")):
+            permissions.authorize_session_manage(caller(request), session)
         values = validated(TeamJoinSerializer, body)
         session = membership.session_move_to_team(
-            session_id=session.pk, actor=request.user, index=team, player_uid=values.get("player")
+            session_id=session.pk, actor=caller(request), index=team, player_uid=values.get("player")
         )
         return session_response(session)
 
@@ -333,7 +341,7 @@ class KickView(DeclaredQueryParametersMixin, APIView):
     )
     def post(self, request: Request, uid: str) -> Response:
         session = visible_session(request, uid)
-        permissions.authorize_session_manage(request.user, session)
+        permissions.authorize_session_manage(caller(request), session)
         values = validated(KickSerializer, request_object(request))
-        session = membership.session_kick(session_id=session.pk, actor=request.user, player_uid=values["player"])
+        session = membership.session_kick(session_id=session.pk, actor=caller(request), player_uid=values["player"])
         return session_response(session)

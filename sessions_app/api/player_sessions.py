@@ -15,6 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from players_app.authentication import caller
 from players_app.models import Player
 from sessions_app.models import SCOPE_ANY, SCOPE_READ_PLAYER_ANY, SCOPE_READ_PLAYER_SELF, perm
 from sessions_app.reads import player_sessions_view
@@ -87,7 +88,7 @@ class PlayerSessionsView(DeclaredQueryParametersMixin, APIView):
     )
     def get(self, request: Request, player_uuid: str) -> Response:
         target = parse_uid(player_uuid, "player_uuid")
-        user = request.user
+        user = caller(request)
         any_scope = user.has_perm(perm(SCOPE_READ_PLAYER_ANY)) or user.has_perm(perm(SCOPE_ANY))
         if str(target) == str(user.uid):
             if not (any_scope or user.has_perm(perm(SCOPE_READ_PLAYER_SELF))):
@@ -99,9 +100,10 @@ class PlayerSessionsView(DeclaredQueryParametersMixin, APIView):
                     "Reading another player's sessions needs session:read-player:any or session:*.",
                     code="read_player_forbidden",
                 )
-            player_id = Player.objects.filter(uid=target).values_list("id", flat=True).first()
-            if player_id is None:
+            found = Player.objects.filter(uid=target).values_list("id", flat=True).first()
+            if found is None:
                 raise NotFound("No such player.", code="player_not_found")
+            player_id = found
         view = player_sessions_view(player_id=player_id, player_uid=target)
         headers = {"ETag": view.etag}
         if etag_matches(request.headers.get("If-None-Match"), view.etag):

@@ -9,12 +9,14 @@ Songs, charts and scores are identified by `id` (sessions and players by `uid`).
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.utils import Direction, extend_schema_field
 from rest_framework import serializers
 
 from sessions_app.models import Chart, Song
@@ -37,17 +39,19 @@ from sessions_project.times import iso
 from .serializers import SessionSerializer, WholeNumberField
 
 
-class JSONNumberField(serializers.Field):
+class JSONNumberField(serializers.Field[Decimal, Any, int | float | None, Any]):
     """A decimal column as a JSON number both ways: a number in (not a string, not a boolean),
     a number out (an int when integral)."""
 
-    def __init__(self, *, max_digits: int, decimal_places: int, min_value: Decimal | int | None = None, **kwargs):
+    def __init__(
+        self, *, max_digits: int, decimal_places: int, min_value: Decimal | int | None = None, **kwargs: Any
+    ) -> None:
         self.max_digits = max_digits
         self.decimal_places = decimal_places
         self.min_value = min_value
         super().__init__(**kwargs)
 
-    def to_internal_value(self, data):
+    def to_internal_value(self, data: Any) -> Decimal:
         try:
             value = parse_number(data, max_digits=self.max_digits, decimal_places=self.decimal_places)
         except ValueError as exc:
@@ -56,7 +60,7 @@ class JSONNumberField(serializers.Field):
             raise serializers.ValidationError(f"Must be at least {self.min_value}.", code="min_value")
         return value
 
-    def to_representation(self, value):
+    def to_representation(self, value: Decimal | None) -> int | float | None:
         return json_number(value)
 
 
@@ -66,7 +70,7 @@ class JSONNumberFieldExtension(OpenApiSerializerFieldExtension):
 
     target_class = JSONNumberField
 
-    def map_serializer_field(self, auto_schema, direction):
+    def map_serializer_field(self, auto_schema: AutoSchema, direction: Direction) -> dict[str, Any]:
         field = self.target
         schema: dict[str, Any] = {
             "type": "number",
@@ -81,28 +85,29 @@ class JSONNumberFieldExtension(OpenApiSerializerFieldExtension):
         return schema
 
 
-class SongIdField(serializers.PrimaryKeyRelatedField):
+class SongIdField(serializers.PrimaryKeyRelatedField[Song]):
     """A song's id: a whole JSON number (not `true`, not "5") of an existing song."""
 
-    def to_internal_value(self, data):
+    def to_internal_value(self, data: Any) -> Song:
         if isinstance(data, bool) or not isinstance(data, int):
             self.fail("incorrect_type", data_type=type(data).__name__)
         if not 1 <= data <= MAX_ID:
             self.fail("does_not_exist", pk_value=data)
-        return super().to_internal_value(data)
+        # The stubs type this field's input as the model itself; it is the key.
+        return super().to_internal_value(data)  # type: ignore[arg-type]
 
 
 # --- catalog --------------------------------------------------------------------------------
 
 
-class SongSerializer(StrictModelSerializer):
+class SongSerializer(StrictModelSerializer[Song]):
     """A song: POST needs title and artist; PUT validates the whole song, PATCH what it names."""
 
     lengthSeconds = WholeNumberField(
         source="length_seconds", required=False, allow_null=True, min_value=0, max_value=2**31 - 1
     )
     bpm = JSONNumberField(max_digits=7, decimal_places=2, min_value=0, required=False, allow_null=True)
-    data = JSONObjectField(required=False)
+    data = JSONObjectField(required=False)  # type: ignore[assignment]  # a field, not Serializer.data: see ProblemSerializer.errors
     dateCreated = serializers.DateTimeField(source="date_created", read_only=True)
 
     class Meta:
@@ -111,12 +116,12 @@ class SongSerializer(StrictModelSerializer):
         read_only_fields = ["id"]
 
 
-class ChartSerializer(StrictModelSerializer):
+class ChartSerializer(StrictModelSerializer[Chart]):
     """A playable chart of a song: POST needs song (its id) and difficulty."""
 
     song = SongIdField(queryset=Song.objects.all(), help_text="The song's id.")
     level = JSONNumberField(max_digits=6, decimal_places=2, required=False, allow_null=True)
-    data = JSONObjectField(required=False)
+    data = JSONObjectField(required=False)  # type: ignore[assignment]  # a field, not Serializer.data: see ProblemSerializer.errors
     dateCreated = serializers.DateTimeField(source="date_created", read_only=True)
 
     class Meta:
@@ -157,11 +162,11 @@ def chart_document(row: dict[str, Any]) -> dict[str, Any]:
 # --- scores ---------------------------------------------------------------------------------
 
 
-def score_value_field(**kwargs) -> JSONNumberField:
+def score_value_field(**kwargs: Any) -> JSONNumberField:
     return JSONNumberField(max_digits=SCORE_VALUE_DIGITS, decimal_places=SCORE_VALUE_PLACES, **kwargs)
 
 
-class ScoreSerializer(serializers.Serializer):
+class ScoreSerializer(serializers.Serializer[Any]):
     """A score (output shape, for the schema; `score_document` builds it)."""
 
     id = serializers.IntegerField()
@@ -172,11 +177,11 @@ class ScoreSerializer(serializers.Serializer):
     value = score_value_field()
     grade = serializers.CharField(allow_null=True)
     lamp = serializers.CharField(allow_null=True)
-    data = serializers.DictField()
+    data = serializers.DictField()  # type: ignore[assignment]  # a field, not Serializer.data: see ProblemSerializer.errors
     timeAchieved = serializers.DateTimeField()
 
 
-class ScoreSubmitSerializer(serializers.Serializer):
+class ScoreSubmitSerializer(serializers.Serializer[Any]):
     """POST /sessions/{uid}/scores."""
 
     chart = WholeNumberField(min_value=1, max_value=MAX_ID, help_text="The chart's id.")
@@ -186,12 +191,12 @@ class ScoreSubmitSerializer(serializers.Serializer):
     )
     grade = StrictCharField(required=False, allow_blank=True, allow_null=True, max_length=MARK_MAX_LENGTH)
     lamp = StrictCharField(required=False, allow_blank=True, allow_null=True, max_length=MARK_MAX_LENGTH)
-    data = JSONObjectField(required=False)
+    data = JSONObjectField(required=False)  # type: ignore[assignment]  # a field, not Serializer.data: see ProblemSerializer.errors
     timeAchieved = serializers.DateTimeField(
         source="time_achieved", required=False, help_text="When the score was achieved; default now."
     )
 
-    def validate_timeAchieved(self, value):
+    def validate_timeAchieved(self, value: datetime) -> datetime:
         if not EARLIEST_TIME <= value <= timezone.now() + FUTURE_SLACK:
             raise serializers.ValidationError("timeAchieved must be a past time, from 1970 on.", code="out_of_range")
         return value
@@ -215,14 +220,14 @@ def score_document(row: dict[str, Any], session_uid: str) -> dict[str, Any]:
     }
 
 
-class PlayerPublicSerializer(serializers.Serializer):
+class PlayerPublicSerializer(serializers.Serializer[Any]):
     """A player as anyone may see it."""
 
     uid = serializers.UUIDField()
     username = serializers.CharField()
 
 
-class SessionScoresSerializer(serializers.Serializer):
+class SessionScoresSerializer(serializers.Serializer[Any]):
     """GET /sessions/{uid}/scores (seed 002): the session, its scores and what they were played on."""
 
     session = SessionSerializer()
@@ -237,7 +242,7 @@ class SessionScoresSerializer(serializers.Serializer):
 # --- import ---------------------------------------------------------------------------------
 
 
-class ScoreImportItemSerializer(serializers.Serializer):
+class ScoreImportItemSerializer(serializers.Serializer[Any]):
     """One score of an import (the schema's shape; the service checks every item)."""
 
     clientId = StrictCharField(
@@ -248,7 +253,7 @@ class ScoreImportItemSerializer(serializers.Serializer):
     timeAchieved = serializers.DateTimeField(help_text="Required: it decides which session the score goes to.")
     grade = StrictCharField(required=False, allow_null=True, max_length=MARK_MAX_LENGTH)
     lamp = StrictCharField(required=False, allow_null=True, max_length=MARK_MAX_LENGTH)
-    data = JSONObjectField(required=False)
+    data = JSONObjectField(required=False)  # type: ignore[assignment]  # a field, not Serializer.data: see ProblemSerializer.errors
 
 
 @extend_schema_field(ScoreImportItemSerializer(many=True))
@@ -256,11 +261,11 @@ class ScoreItemsField(serializers.ListField):
     """The batch as sent: each item is checked by the service, which reports all problems."""
 
 
-class ScoreImportSerializer(serializers.Serializer):
+class ScoreImportSerializer(serializers.Serializer[Any]):
     scores = ScoreItemsField(max_length=IMPORT_MAX_SCORES, help_text=f"At most {IMPORT_MAX_SCORES} scores.")
 
 
-class ImportedSessionSerializer(serializers.Serializer):
+class ImportedSessionSerializer(serializers.Serializer[Any]):
     session = serializers.UUIDField(help_text="The session the group's scores went to.")
     type = serializers.ChoiceField(choices=["created", "appended"])
     merged = serializers.ListField(
@@ -268,7 +273,7 @@ class ImportedSessionSerializer(serializers.Serializer):
     )
 
 
-class ScoreImportResultSerializer(serializers.Serializer):
+class ScoreImportResultSerializer(serializers.Serializer[Any]):
     sessions = ImportedSessionSerializer(many=True, help_text="One entry per group of the batch, in time order.")
     skipped = serializers.IntegerField(help_text="Scores already imported (same clientId), not imported again.")
 

@@ -7,6 +7,8 @@ per-field machinery; `SessionSerializer` declares the same shape for the OpenAPI
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from django.utils import timezone
@@ -32,7 +34,7 @@ class WholeNumberField(serializers.IntegerField):
 
     default_error_messages = {"invalid": "A whole number is required."}
 
-    def to_internal_value(self, data):
+    def to_internal_value(self, data: Any) -> int:
         if isinstance(data, bool) or not isinstance(data, (int, float)):
             self.fail("invalid")
         if isinstance(data, float):
@@ -42,7 +44,7 @@ class WholeNumberField(serializers.IntegerField):
         return super().to_internal_value(data)
 
 
-def choice_field(choices, **kwargs) -> serializers.ChoiceField:
+def choice_field(choices: Sequence[tuple[str, str]], **kwargs: Any) -> serializers.ChoiceField:
     allowed = ", ".join(value for value, _ in choices)
     return StrictChoiceField(
         choices=choices,
@@ -51,10 +53,10 @@ def choice_field(choices, **kwargs) -> serializers.ChoiceField:
     )
 
 
-class SessionInputSerializer(serializers.Serializer):
+class SessionInputSerializer(serializers.Serializer[Any]):
     """The members a client may send on create, PUT and PATCH (read-only members are ignored)."""
 
-    data = JSONObjectField(required=False)
+    data = JSONObjectField(required=False)  # type: ignore[assignment]  # a field, not Serializer.data: see ProblemSerializer.errors
     hostUid = StrictUUIDField(source="host_uid", required=False, allow_null=True)
     invited = serializers.ListField(child=StrictUUIDField(), required=False, max_length=1000)
     numTeams = WholeNumberField(source="num_teams", required=False, min_value=0, max_value=MAX_TEAMS)
@@ -106,20 +108,20 @@ class SessionInputSerializer(serializers.Serializer):
     }
 
 
-class TeamSerializer(serializers.Serializer):
+class TeamSerializer(serializers.Serializer[Any]):
     index = serializers.IntegerField()
     name = serializers.CharField()
     players = serializers.ListField(child=serializers.UUIDField())
 
 
-class SessionSerializer(serializers.Serializer):
+class SessionSerializer(serializers.Serializer[Any]):
     """The session document (seed 001, camelCase). `password` is never returned."""
 
     uid = serializers.UUIDField()
     dateCreated = serializers.DateTimeField()
     dateModified = serializers.DateTimeField()
     version = serializers.IntegerField()
-    data = serializers.DictField()
+    data = serializers.DictField()  # type: ignore[assignment]  # a field, not Serializer.data: see ProblemSerializer.errors
     hostUid = serializers.UUIDField(allow_null=True)
     invited = serializers.ListField(child=serializers.UUIDField(), help_text="Players with a pending invite.")
     numTeams = serializers.IntegerField()
@@ -140,11 +142,11 @@ class SessionSerializer(serializers.Serializer):
     closedAt = serializers.DateTimeField(allow_null=True)
 
 
-class SessionCountSerializer(serializers.Serializer):
+class SessionCountSerializer(serializers.Serializer[Any]):
     count = serializers.IntegerField()
 
 
-class JoinSerializer(serializers.Serializer):
+class JoinSerializer(serializers.Serializer[Any]):
     password = StrictCharField(required=False, allow_blank=True, allow_null=True, trim_whitespace=False)
     team = WholeNumberField(required=False, allow_null=True, min_value=0, help_text="0-based team index.")
 
@@ -180,7 +182,7 @@ DOCUMENT_COLUMNS = (
 )
 
 
-def effective_status(row: dict[str, Any], now) -> tuple[str, Any]:
+def effective_status(row: dict[str, Any], now: datetime) -> tuple[str, Any]:
     """(status, closedAt) as of now: a live session past closesAt or its idle deadline reads
     as closed, closed at that deadline, before any sweeper has recorded it."""
     status = row["status"]
@@ -193,7 +195,7 @@ def effective_status(row: dict[str, Any], now) -> tuple[str, Any]:
     return status, row["closed_at"]
 
 
-def session_document(row: dict[str, Any], now=None) -> dict[str, Any]:
+def session_document(row: dict[str, Any], now: datetime | None = None) -> dict[str, Any]:
     """The JSON session document from a row of DOCUMENT_COLUMNS."""
     now = now or timezone.now()
     now_iso = iso(now)
@@ -228,7 +230,8 @@ def session_document(row: dict[str, Any], now=None) -> dict[str, Any]:
 
 
 def session_row(session_id: int) -> dict[str, Any]:
-    return GameSession.objects.filter(pk=session_id).values(*DOCUMENT_COLUMNS).get()
+    row: dict[str, Any] = GameSession.objects.filter(pk=session_id).values(*DOCUMENT_COLUMNS).get()
+    return row
 
 
 def document_for(session: GameSession) -> dict[str, Any]:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import re
 import uuid
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.db.models import QuerySet
 from drf_spectacular.openapi import AutoSchema
@@ -25,13 +26,14 @@ from rest_framework import serializers, status, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from players_app.authentication import caller
 from sessions_app import permissions
 from sessions_app.filters import GameSessionFilterSet, parse_sort
-from sessions_app.models import GameSession, row_visible_to
+from sessions_app.models import GameSession, GameSessionQuerySet, row_visible_to
 from sessions_app.services import lifecycle, membership, sessions
 from sessions_project.conditional import if_none_match_hits
 from sessions_project.errors import InvalidInput, NotFound, field_error
-from sessions_project.pagination import PAGING_PARAMETERS, LimitSkipPagination
+from sessions_project.pagination import PAGING_PARAMETERS, LimitSkipPagination, page_of
 from sessions_project.query import DeclaredQueryParametersMixin
 from sessions_project.schema import error_responses
 
@@ -46,6 +48,11 @@ from .serializers import (
 )
 
 FILTER_NAMES = frozenset(GameSessionFilterSet.base_filters)
+if TYPE_CHECKING:
+    from rest_framework.permissions import _SupportsHasPermission
+
+_Row = TypeVar("_Row")
+
 UID_PARAMETER = OpenApiParameter("uid", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The session's uid.")
 SORT_PARAMETER = OpenApiParameter(
     "sort",
@@ -93,7 +100,7 @@ def parse_uid(value: str, field: str = "uid") -> uuid.UUID:
 def visible_session(request: Request, uid: str) -> GameSession:
     """The session with this uid if the caller may see it; 400 for a malformed uid, else 404."""
     session = GameSession.objects.filter(uid=parse_uid(uid)).order_by().first()
-    if session is None or not session.is_visible_to(request.user):
+    if session is None or not session.is_visible_to(caller(request)):
         raise NotFound("No such session.", code="session_not_found")
     return session
 
@@ -115,7 +122,7 @@ class SessionSchema(AutoSchema):
     """drf-spectacular documents filters on list views only; /sessions/count and the truncate
     (DELETE /sessions) take them too."""
 
-    def get_filter_backends(self):
+    def get_filter_backends(self) -> list[Any]:
         if getattr(self.view, "action", None) in ("count", "truncate"):
             return getattr(self.view, "filter_backends", [])
         return super().get_filter_backends()
@@ -129,7 +136,7 @@ SESSIONS_TRUNCATED = inline_serializer(
 )
 
 
-class SessionViewSet(DeclaredQueryParametersMixin, viewsets.GenericViewSet):
+class SessionViewSet(DeclaredQueryParametersMixin, viewsets.GenericViewSet[GameSession]):
     """Sessions: list, count, create, truncate, read, update, delete or close, join, leave."""
 
     query_parameters = {
@@ -146,16 +153,23 @@ class SessionViewSet(DeclaredQueryParametersMixin, viewsets.GenericViewSet):
     pagination_class = LimitSkipPagination
     queryset = GameSession.objects.none()  # for the schema; get_queryset is what runs
 
-    def get_queryset(self) -> QuerySet[GameSession]:
-        return GameSession.objects.visible_to(self.request.user)
+    def get_queryset(self) -> GameSessionQuerySet:
+        return GameSession.objects.visible_to(caller(self.request))
 
-    def filter_queryset(self, queryset: QuerySet[GameSession]) -> QuerySet[GameSession]:
+    def filter_queryset(self, queryset: QuerySet[GameSession, _Row]) -> QuerySet[GameSession, _Row]:
         # django-filter builds a form per request; most list calls name no filter at all.
         if FILTER_NAMES.isdisjoint(self.request.query_params):
             return queryset
         return super().filter_queryset(queryset)
 
-    def get_permissions(self):
+    def filtered(self) -> GameSessionQuerySet:
+        """get_queryset() through the filters: still a GameSessionQuerySet (filtering keeps the
+        class), which filter_queryset's signature, shared by every model, cannot say."""
+        queryset = self.filter_queryset(self.get_queryset())
+        assert isinstance(queryset, GameSessionQuerySet)
+        return queryset
+
+    def get_permissions(self) -> Sequence[_SupportsHasPermission]:
         if self.action == "truncate":
             return [*super().get_permissions(), permissions.CanTruncateSessions()]
         return super().get_permissions()
@@ -168,11 +182,11 @@ class SessionViewSet(DeclaredQueryParametersMixin, viewsets.GenericViewSet):
     def list(self, request: Request) -> Response:
         """The sessions the caller may see, newest first; a plain array (no COUNT query)."""
         ordering = parse_sort(request.query_params.get("sort"))
-        queryset = self.filter_queryset(self.get_queryset())
-        if "effective_status" in ordering or "-effective_status" in ordering:
+        queryset = self.filtered()
+        if "status_now" in ordering or "-status_now" in ordering:
             queryset = queryset.with_effective_status()
         queryset = queryset.order_by(*ordering)
-        page = self.paginate_queryset(queryset.values(*DOCUMENT_COLUMNS))
+        page = page_of(queryset.values(*DOCUMENT_COLUMNS), request)
         return Response([session_document(row) for row in page])
 
     @extend_schema(operation_id="sessions_count", responses={200: SessionCountSerializer, **error_responses(400)})
@@ -189,12 +203,12 @@ class SessionViewSet(DeclaredQueryParametersMixin, viewsets.GenericViewSet):
     def create(self, request: Request) -> Response:
         """Create a session; the caller becomes its host and first member."""
         body = request_object(request)
-        permissions.authorize_session_create(request.user, body)
+        permissions.authorize_session_create(caller(request), body)
         serializer = SessionInputSerializer(data=body)
         serializer.is_valid(raise_exception=True)
         values = dict(serializer.validated_data)
         values.pop("version", None)
-        session = sessions.session_create(actor=request.user, values=values)
+        session = sessions.session_create(actor=caller(request), values=values)
         return session_response(session, status.HTTP_201_CREATED)
 
     @extend_schema(
@@ -225,7 +239,7 @@ class SessionViewSet(DeclaredQueryParametersMixin, viewsets.GenericViewSet):
         """One session; a strong ETag derived from uid and version."""
         # order_by(): a lookup by a unique key needs no ORDER BY (first() would add the model's).
         row = next(iter(GameSession.objects.filter(uid=parse_uid(uid)).order_by().values(*DOCUMENT_COLUMNS)[:1]), None)
-        if row is None or not row_visible_to(request.user, row):
+        if row is None or not row_visible_to(caller(request), row):
             raise NotFound("No such session.", code="session_not_found")
         etag = sessions.etag_for(row["uid"], row["version"])
         if if_none_match_hits(request.headers.get("If-None-Match"), etag):
@@ -237,11 +251,11 @@ class SessionViewSet(DeclaredQueryParametersMixin, viewsets.GenericViewSet):
         body = request_object(request)
         names = SessionInputSerializer.FIELD_NAMES
         fields = {names.get(key, key) for key in body if key in SessionInputSerializer.UPDATABLE}
-        permissions.authorize_session_update(request.user, session, fields - {"users"})
+        permissions.authorize_session_update(caller(request), session, fields - {"users"})
         if "hostUid" in body and body["hostUid"] is None and session.host_id is not None:
-            permissions.authorize_host_removal(request.user)  # 403 before the body's 400s
+            permissions.authorize_host_removal(caller(request))  # 403 before the body's 400s
         if "serverUid" in body:
-            permissions.authorize_server_uid(request.user, session.server_uid, body["serverUid"])
+            permissions.authorize_server_uid(caller(request), session.server_uid, body["serverUid"])
         serializer = SessionInputSerializer(data=body, partial=True)
         serializer.is_valid(raise_exception=True)
         values = dict(serializer.validated_data)
@@ -258,7 +272,7 @@ class SessionViewSet(DeclaredQueryParametersMixin, viewsets.GenericViewSet):
             raise InvalidInput("The body names no member to update.", code="nothing_to_update")
         session = sessions.session_update(
             session_id=session.pk,
-            actor=request.user,
+            actor=caller(request),
             values=values,
             expected_version=version,
             if_match=request.headers.get("If-Match"),
@@ -304,17 +318,17 @@ class SessionViewSet(DeclaredQueryParametersMixin, viewsets.GenericViewSet):
     def destroy(self, request: Request, uid: str) -> Response:
         """Delete the session, or with closeAfter close it (answering with the session)."""
         session = visible_session(request, uid)
-        permissions.authorize_session_manage(request.user, session)
+        permissions.authorize_session_manage(caller(request), session)
         raw = request.query_params.get("closeAfter")
         if raw is None:
-            sessions.session_delete(session_id=session.pk, actor=request.user)
+            sessions.session_delete(session_id=session.pk, actor=caller(request))
             return Response({"uid": str(session.uid), "deleted": True})
         # ASCII digits only (str.isdigit also takes other scripts' digits), and few of them:
         # int() of a huge string is slow and raises past 4300 digits.
         if not re.fullmatch(r"[0-9]{1,5}", raw) or int(raw) > lifecycle.CLOSE_AFTER_MAX:
             message = f"closeAfter must be whole seconds from 0 to {lifecycle.CLOSE_AFTER_MAX}."
             raise InvalidInput(message, errors=[field_error("closeAfter", message, "out_of_range")])
-        session = lifecycle.session_close(session_id=session.pk, actor=request.user, close_after=int(raw))
+        session = lifecycle.session_close(session_id=session.pk, actor=caller(request), close_after=int(raw))
         return session_response(session)
 
     @extend_schema(
@@ -339,7 +353,7 @@ class SessionViewSet(DeclaredQueryParametersMixin, viewsets.GenericViewSet):
         password = serializer.validated_data.get("password") or request.headers.get("X-Session-Password")
         session = membership.session_join(
             session_id=session.pk,
-            actor=request.user,
+            actor=caller(request),
             password=password,
             team=serializer.validated_data.get("team"),
         )
@@ -361,7 +375,7 @@ class SessionViewSet(DeclaredQueryParametersMixin, viewsets.GenericViewSet):
     def leave(self, request: Request, uid: str) -> Response:
         """Leave (POST, or GET as the seed has it); the host hands over to the earliest member."""
         session = visible_session(request, uid)
-        session = membership.session_leave(session_id=session.pk, actor=request.user)
+        session = membership.session_leave(session_id=session.pk, actor=caller(request))
         return session_response(session)
 
     @extend_schema(
@@ -373,6 +387,6 @@ class SessionViewSet(DeclaredQueryParametersMixin, viewsets.GenericViewSet):
     def heartbeat(self, request: Request, uid: str) -> Response:
         """Keep the session from going idle; does not move version."""
         session = visible_session(request, uid)
-        permissions.authorize_heartbeat(request.user, session)
-        session = lifecycle.session_heartbeat(session_id=session.pk, actor=request.user)
+        permissions.authorize_heartbeat(caller(request), session)
+        session = lifecycle.session_heartbeat(session_id=session.pk, actor=caller(request))
         return session_response(session)

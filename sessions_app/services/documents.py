@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from players_app.models import Player
@@ -174,7 +175,9 @@ def invited_uids(invites_doc: list[dict[str, Any]], now: datetime) -> set[str]:
     return {i["uid"] for i in invites_doc if i["expiresAt"] is None or i["expiresAt"] > now_iso}
 
 
-def _left_at(now: datetime, expires_at, status: str, closes_at, idle_deadline) -> datetime | None:
+def _left_at(
+    now: datetime, expires_at: datetime | None, status: str, closes_at: datetime | None, idle_deadline: datetime | None
+) -> datetime | None:
     """When an invite or reservation leaves (or left) its player's view, if it goes now: now,
     or earlier if it expired or its session passed a deadline first. None for a session
     already recorded as closed: its entries left the views when it closed (stamped then)."""
@@ -241,7 +244,9 @@ def leaving_times(sessions: Iterable[GameSession], now: datetime) -> dict[str, d
     return times
 
 
-def _touch_changed_views(session: GameSession, before: tuple[set[str], set[str]], fields: set[str], now) -> None:
+def _touch_changed_views(
+    session: GameSession, before: tuple[set[str], set[str]], fields: set[str], now: datetime
+) -> None:
     """Raise the stamps of the players whose view this commit changes (after re-rendering)."""
     users, invited = set(session.users_doc), invited_uids(session.invites_doc, now)
     changed = (before[0] ^ users) | (before[1] ^ invited)
@@ -259,7 +264,7 @@ def _touch_changed_views(session: GameSession, before: tuple[set[str], set[str]]
     touch_player_views(times)
 
 
-def drop_reservations(queryset, now: datetime) -> int:
+def drop_reservations(queryset: QuerySet[Reservation], now: datetime) -> int:
     """Delete reservations; an active one leaves its holder's view now, an expired one left it
     when it expired. Returns how many active ones were deleted."""
     rows = list(queryset.values_list("player__uid", "expires_at", *SESSION_CLOCK))
@@ -275,7 +280,7 @@ def drop_reservations(queryset, now: datetime) -> int:
     return sum(1 for _, expires_at, *_ in rows if expires_at > now)
 
 
-def mark_expired_invites(queryset, now: datetime) -> None:
+def mark_expired_invites(queryset: QuerySet[Invite], now: datetime) -> None:
     """Mark pending invites past expiresAt as expired. No stamp moves: the row keeps dating
     the expiry (the view reads expired rows of live sessions, and leaving_times records them
     when their session closes or goes)."""

@@ -12,7 +12,7 @@ which locks the same session row again.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import transaction
@@ -24,6 +24,9 @@ from sessions_project.errors import Conflict, InvalidInput, NotFound, field_erro
 from .. import permissions
 from ..models import GameSession, Invite, InviteState, Membership, Reservation, SessionStatus
 from . import documents, membership
+
+if TYPE_CHECKING:
+    from ..permissions import Actor
 
 S = SessionStatus
 
@@ -42,7 +45,13 @@ def _expire_stale_invites(session: GameSession, now: datetime) -> None:
 
 
 def _invite(
-    session: GameSession, actor, player: Player, expires_at: datetime | None, now: datetime, *, quota: bool = False
+    session: GameSession,
+    actor: Actor,
+    player: Player,
+    expires_at: datetime | None,
+    now: datetime,
+    *,
+    quota: bool = False,
 ) -> Invite:
     """Checks in the API's order: 400 (expiresAt), then 409 (closed, member, already invited,
     and with `quota` the session's pending invites; `set_invited` checks that for its list)."""
@@ -67,7 +76,7 @@ def _invite(
     )
 
 
-def set_invited(session: GameSession, actor, players: list[Player], now: datetime) -> bool:
+def set_invited(session: GameSession, actor: Actor, players: list[Player], now: datetime) -> bool:
     """`invited` on create/update sets the whole list (resolved by `documents.players_by_uid`): new
     players are invited, pending invites left out are revoked. Returns whether anything changed."""
     _expire_stale_invites(session, now)
@@ -90,7 +99,7 @@ def set_invited(session: GameSession, actor, players: list[Player], now: datetim
 
 
 @transaction.atomic
-def invite_create(*, session_id: int, actor, player_uid: Any, expires_at: datetime | None = None) -> Invite:
+def invite_create(*, session_id: int, actor: Actor, player_uid: Any, expires_at: datetime | None = None) -> Invite:
     """The host (or session:*) invites a player: 400 unknown, 409 member or already invited."""
     now = timezone.now()
     session = documents.lock_session(session_id)
@@ -119,7 +128,7 @@ def _require_pending(invite: Invite, now: datetime) -> None:
 
 
 @transaction.atomic
-def invite_accept(*, invite_id: int, actor) -> Invite:
+def invite_accept(*, invite_id: int, actor: Actor) -> Invite:
     """The invited player joins: no password, within capacity, only an open session."""
     now = timezone.now()
     invite, session = _lock_invite(invite_id)
@@ -132,7 +141,7 @@ def invite_accept(*, invite_id: int, actor) -> Invite:
 
 
 @transaction.atomic
-def invite_decline(*, invite_id: int, actor) -> Invite:
+def invite_decline(*, invite_id: int, actor: Actor) -> Invite:
     """The invited player turns a pending invite down."""
     now = timezone.now()
     invite, session = _lock_invite(invite_id)
@@ -148,7 +157,7 @@ def invite_decline(*, invite_id: int, actor) -> Invite:
 
 
 @transaction.atomic
-def invite_revoke(*, invite_id: int, actor) -> Invite:
+def invite_revoke(*, invite_id: int, actor: Actor) -> Invite:
     """The session's current host (or session:*) revokes a pending invite."""
     now = timezone.now()
     invite, session = _lock_invite(invite_id)
@@ -163,7 +172,9 @@ def invite_revoke(*, invite_id: int, actor) -> Invite:
 
 
 @transaction.atomic
-def reservation_create(*, session_id: int, actor, player_uid: Any, expires_at: datetime | None = None) -> Reservation:
+def reservation_create(
+    *, session_id: int, actor: Actor, player_uid: Any, expires_at: datetime | None = None
+) -> Reservation:
     """Hold a place for a player (host or session:*). Counts against capacity until used,
     cancelled or expired; does not change the session document."""
     now = timezone.now()
@@ -197,7 +208,7 @@ def reservation_create(*, session_id: int, actor, player_uid: Any, expires_at: d
 
 
 @transaction.atomic
-def reservation_cancel(*, reservation_id: int, session_id: int, actor) -> Reservation:
+def reservation_cancel(*, reservation_id: int, session_id: int, actor: Actor) -> Reservation:
     """The host, session:* or the reserved player cancels an active reservation (an expired
     one is gone already: 404). Returns it, as it was."""
     now = timezone.now()

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, TypedDict
 
 from django.apps import apps
 from django.db import connection, models, transaction
 from django.db.models import Avg, Count, F, FloatField, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.fields.reverse_related import ForeignObjectRel
 from django.db.models.functions import Cast, Coalesce
 from django.utils import timezone
 
@@ -27,6 +29,9 @@ from sessions_project.errors import Conflict
 from .. import permissions
 from ..models import LIVE_STATUSES, GameSession, Invite, Membership, Reservation, SessionStatus
 from . import documents
+
+if TYPE_CHECKING:
+    from ..permissions import Actor
 
 S = SessionStatus
 
@@ -73,7 +78,7 @@ CLOSE_AFTER_MAX = 3600
 
 
 @transaction.atomic
-def session_close(*, session_id: int, actor, close_after: int) -> GameSession:
+def session_close(*, session_id: int, actor: Actor | None, close_after: int) -> GameSession:
     """DELETE ?closeAfter=N: closed now (N = 0) or closing until N seconds from now; on a
     closing session only ever brings closesAt sooner."""
     now = timezone.now()
@@ -98,7 +103,7 @@ def session_close(*, session_id: int, actor, close_after: int) -> GameSession:
 
 
 @transaction.atomic
-def session_heartbeat(*, session_id: int, actor) -> GameSession:
+def session_heartbeat(*, session_id: int, actor: Actor) -> GameSession:
     """Keep a session from going idle. Not a write: `version` and the ETag stay."""
     now = timezone.now()
     session = documents.lock_session(session_id)
@@ -167,9 +172,12 @@ def _cascades() -> list[tuple[type[models.Model], str]]:
     """(model, field) of every row deleted with a session (on_delete=CASCADE to GameSession)."""
     # include_hidden: JoinPasswordFailure points here with related_name="+".
     return [
-        (rel.related_model, rel.field.name)
+        (rel.field.model, rel.field.name)
         for rel in GameSession._meta.get_fields(include_hidden=True)
-        if rel.auto_created and not rel.concrete and rel.is_relation and rel.on_delete is models.CASCADE
+        if isinstance(rel, ForeignObjectRel)
+        and rel.auto_created
+        and not rel.concrete
+        and rel.on_delete is models.CASCADE
     ]
 
 
@@ -198,7 +206,7 @@ def sessions_purge(
     if dry_run:
         counts[_label(GameSession)] = queryset.count()
         for model, field in _cascades():
-            counts[_label(model)] = model.objects.filter(**{f"{field}__in": queryset.values("pk")}).count()
+            counts[_label(model)] = model._default_manager.filter(**{f"{field}__in": queryset.values("pk")}).count()
         return counts
 
     skip_locked = connection.features.has_select_for_update_skip_locked
@@ -222,8 +230,8 @@ def sessions_purge(
             if pks:
                 _, per_model = GameSession.objects.filter(pk__in=pks).delete()
                 for label, count in per_model.items():
-                    model = _model_by_label(label)
-                    key = _label(model) if model is not None else label
+                    deleted_model = _model_by_label(label)
+                    key = _label(deleted_model) if deleted_model is not None else label
                     counts[key] = counts.get(key, 0) + count
                 deleted_sessions += len(pks)
         if pks and progress is not None:
@@ -242,14 +250,25 @@ def _model_by_label(label: str) -> type[models.Model] | None:
 # --- stats ----------------------------------------------------------------------------------
 
 
-def session_stats(now: datetime | None = None) -> dict:
+class SessionStats(TypedDict):
+    sessions: int
+    by_status: dict[str, int]
+    by_type: dict[str, int]
+    by_visibility: dict[str, int]
+    live_sessions: int
+    members_in_live_sessions: int
+    players_in_live_sessions: int
+    sessions_with_capacity: int
+    average_fill: float | None
+
+
+def session_stats(now: datetime | None = None) -> SessionStats:
     """Counts by status as of now (a due session counts as closed), type and visibility;
     members of live sessions; and the average fill of live sessions with a capacity."""
     now = now or timezone.now()
-    sessions = GameSession.objects.with_effective_status(now)
+    sessions = GameSession.objects.all()
     by_status = dict.fromkeys((s.value for s in SessionStatus), 0)
-    for row in sessions.order_by().values("effective_status").annotate(n=Count("pk")):
-        by_status[row["effective_status"]] = row["n"]
+    by_status.update(sessions.count_by_effective_status(now))
     by_type = {row["type"]: row["n"] for row in sessions.order_by("type").values("type").annotate(n=Count("pk"))}
     by_visibility = {
         row["visibility"]: row["n"]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from django.conf import settings
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
@@ -26,6 +26,17 @@ from sessions_project.errors import Conflict, Forbidden, InvalidInput, NotFound,
 from .. import permissions
 from ..models import GameSession, Invite, InviteState, JoinPasswordFailure, Membership, Reservation, SessionStatus, Team
 from . import documents
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+    from ..permissions import Actor
+
+    class _TeamSize(TypedDict):
+        size: int
+
+    # A team with its member count (`_teams_with_counts`).
+    CountedTeam = WithAnnotations[Team, _TeamSize]
 
 S = SessionStatus
 
@@ -81,7 +92,7 @@ def _throttle_check(session: GameSession, player_id: int, now: datetime) -> None
     )
 
 
-def _check_password(session: GameSession, actor, password: str | None, now: datetime) -> None:
+def _check_password(session: GameSession, actor: Actor, password: str | None, now: datetime) -> None:
     """Throttle first (a throttled join learns nothing about its password), then verify.
     A failure is recorded in its own committed write, outside the join's transaction. One
     session's checks run one at a time (its row is locked while they are judged), so a burst
@@ -112,7 +123,7 @@ def _joinable(session: GameSession, status: str | None = None) -> None:
 
 
 def session_join(
-    *, session_id: int, actor, password: str | None = None, team: int | None = None, via_invite: bool = False
+    *, session_id: int, actor: Actor, password: str | None = None, team: int | None = None, via_invite: bool = False
 ) -> GameSession:
     """Join a session: the password unless the caller holds a reservation or invite (or is
     already in), then within capacity (a reservation's place is the caller's own), into the
@@ -174,7 +185,7 @@ def _remove_member(session: GameSession, player_id: int, now: datetime) -> set[s
 
 
 @transaction.atomic
-def session_leave(*, session_id: int, actor) -> GameSession:
+def session_leave(*, session_id: int, actor: Actor) -> GameSession:
     """Leave a session (also while it is closing); 409 for a non-member or a closed session."""
     now = timezone.now()
     session = documents.lock_session(session_id)
@@ -192,7 +203,7 @@ def team_name(index: int) -> str:
     return f"Team {index + 1}"
 
 
-def _teams_with_counts(session: GameSession) -> list[Team]:
+def _teams_with_counts(session: GameSession) -> list[CountedTeam]:
     return list(Team.objects.filter(session=session).annotate(size=Count("memberships")).order_by("index"))
 
 
@@ -207,7 +218,7 @@ def validate_team_index(num_teams: int, requested: int | None) -> None:
     raise InvalidInput(message, errors=[field_error("team", message, "invalid_team")])
 
 
-def _choose_team(session: GameSession, teams: list[Team], requested: int | None) -> Team | None:
+def _choose_team(session: GameSession, teams: list[CountedTeam], requested: int | None) -> Team | None:
     """The team a joining player goes to: the requested one (409 when full), else the
     smallest with room, lowest index on ties."""
     validate_team_index(len(teams), requested)
@@ -244,9 +255,9 @@ def resize_teams(session: GameSession, num_teams: int, team_size: int, now: date
     counts = {t.index: 0 for t in teams}
     homeless: list[Membership] = []
     for member in members:
-        index = member.team.index if member.team_id and member.team else None
-        if index is not None and index < num_teams and (team_size == 0 or counts[index] < team_size):
-            counts[index] += 1
+        kept = member.team.index if member.team_id and member.team else None
+        if kept is not None and kept < num_teams and (team_size == 0 or counts[kept] < team_size):
+            counts[kept] += 1
         else:
             homeless.append(member)
     for member in homeless:
@@ -260,7 +271,7 @@ def resize_teams(session: GameSession, num_teams: int, team_size: int, now: date
 
 
 @transaction.atomic
-def session_move_to_team(*, session_id: int, actor, index: int, player_uid: Any = None) -> GameSession:
+def session_move_to_team(*, session_id: int, actor: Actor, index: int, player_uid: Any = None) -> GameSession:
     """A member switches team, or the host (or session:*) moves another member."""
     now = timezone.now()
     session = documents.lock_session(session_id)
@@ -290,7 +301,7 @@ def session_move_to_team(*, session_id: int, actor, index: int, player_uid: Any 
 
 
 @transaction.atomic
-def session_kick(*, session_id: int, actor, player_uid: Any) -> GameSession:
+def session_kick(*, session_id: int, actor: Actor, player_uid: Any) -> GameSession:
     """The host removes a player's membership, active reservation and pending invite alike;
     409 for oneself, for a player with none of these (expired ones do not count) or in a
     closed session. `version` moves when `users` or `invited` changes, not for a reservation."""

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import transaction
@@ -38,6 +38,9 @@ from sessions_project.fields import data_message, data_problem
 from .. import permissions
 from ..models import Chart, GameSession, Score, SessionStatus, Visibility
 from . import documents, sessions
+
+if TYPE_CHECKING:
+    from ..permissions import Actor
 
 MAX_SIGNIFICANT_DIGITS = 15
 SCORE_VALUE_DIGITS = 20  # Score.value: DecimalField(max_digits=20, decimal_places=6)
@@ -100,7 +103,7 @@ def json_number(value: Decimal | None) -> int | float | None:
 # --- submitting a score to a live session ---------------------------------------------------
 
 
-def _player_to_score(actor, session: GameSession, player_uid: Any) -> int:
+def _player_to_score(actor: Actor, session: GameSession, player_uid: Any) -> int:
     """The id of the player the score is for: the caller, or for session:* the member named
     by `player` (400 unknown or not a member)."""
     permissions.authorize_score_submit(actor, session, player_uid)
@@ -117,7 +120,7 @@ def _player_to_score(actor, session: GameSession, player_uid: Any) -> int:
 def score_submit(
     *,
     session_id: int,
-    actor,
+    actor: Actor,
     chart_id: int,
     value: Decimal,
     player_uid: Any = None,
@@ -273,7 +276,7 @@ def _clean_item(
     elif (data_code := data_problem(data)) is not None:
         problem("data", data_message(data_code), data_code)
 
-    if len(problems) > before:
+    if len(problems) > before or client_id is None or chart is None or value is None or time_achieved is None:
         return None, client_id
     item = ImportItem(index, client_id, chart, value, time_achieved, marks["grade"], marks["lamp"], data)
     return item, client_id
@@ -364,7 +367,7 @@ def imported_session_name(first: datetime) -> str:
     return f"Imported session {first.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
 
 
-def _imported_session_create(actor, first: datetime, last: datetime) -> GameSession:
+def _imported_session_create(actor: Actor, first: datetime, last: datetime) -> GameSession:
     """A record of past play, made like every session (sessions.session_create renders its
     documents): private, hosted by the importer as its only member, never idle-closed; then
     closed at its last score, with dateCreated at its first."""
@@ -381,7 +384,13 @@ def _imported_session_create(actor, first: datetime, last: datetime) -> GameSess
     return session
 
 
-def _new_scores(session: GameSession, actor, items: list[ImportItem], now: datetime) -> list[Score]:
+def _closed_at(session: GameSession) -> datetime:
+    """An imported session's end: it is recorded closed when made, at its last score."""
+    assert session.closed_at is not None, "an imported session is always closed"
+    return session.closed_at
+
+
+def _new_scores(session: GameSession, actor: Actor, items: list[ImportItem], now: datetime) -> list[Score]:
     return [
         Score(
             session=session,
@@ -400,7 +409,7 @@ def _new_scores(session: GameSession, actor, items: list[ImportItem], now: datet
 
 
 @transaction.atomic
-def scores_import(*, actor, scores: Sequence[Any]) -> ImportResult:
+def scores_import(*, actor: Actor, scores: Sequence[Any]) -> ImportResult:
     """Import a batch of the caller's past scores (the request's JSON items as they are).
 
     All or nothing: a bad score (malformed, unknown chart, no time, no or a repeated clientId)
@@ -418,7 +427,7 @@ def scores_import(*, actor, scores: Sequence[Any]) -> ImportResult:
     # scores and sessions a concurrent import of the same player writes.
     list(Player.objects.select_for_update().filter(pk=actor.id).order_by().values_list("pk", flat=True))
     client_ids = [item.client_id for item in items]
-    already: set[str] = set()
+    already: set[str | None] = set()
     for chunk in _chunks(client_ids):
         already.update(
             Score.objects.filter(player_id=actor.id, client_id__in=chunk).values_list("client_id", flat=True)
@@ -441,7 +450,7 @@ def scores_import(*, actor, scores: Sequence[Any]) -> ImportResult:
     new_scores: list[Score] = []
     for group in groups:
         first, last = group[0].time_achieved, group[-1].time_achieved
-        near = [s for s in existing if s.date_created < last + gap and s.closed_at > first - gap]
+        near = [s for s in existing if s.date_created < last + gap and _closed_at(s) > first - gap]
         if not near:
             session = _imported_session_create(actor, first, last)
             new_scores += _new_scores(session, actor, group, now)
@@ -453,7 +462,7 @@ def scores_import(*, actor, scores: Sequence[Any]) -> ImportResult:
             absorbed_ids = [s.pk for s in absorbed]
             Score.objects.filter(session_id__in=absorbed_ids).update(session_id=target.pk)
             first = min(first, *(s.date_created for s in absorbed))
-            last = max(last, *(s.closed_at for s in absorbed))
+            last = max(last, *(_closed_at(s) for s in absorbed))
             if any(s.highlight for s in absorbed) and not target.highlight:
                 target.highlight = True  # the player highlighted some of this play: keep it
                 fields.add("highlight")
@@ -464,7 +473,7 @@ def scores_import(*, actor, scores: Sequence[Any]) -> ImportResult:
         if first < target.date_created:
             target.date_created = first
             fields.add("date_created")
-        if last > target.closed_at:
+        if last > _closed_at(target):
             target.closed_at = last
             fields.add("closed_at")
         new_scores += _new_scores(target, actor, group, now)
@@ -472,7 +481,7 @@ def scores_import(*, actor, scores: Sequence[Any]) -> ImportResult:
 
     Score.objects.bulk_create(new_scores, batch_size=500)
     for session in existing:
-        fields = changed.get(session.pk)
-        if fields:  # a new first or last score (or highlight) changes the document: version + 1
-            documents.session_commit(session, now=now, fields=fields)
+        committed = changed.get(session.pk)
+        if committed:  # a new first or last score (or highlight) changes the document: version + 1
+            documents.session_commit(session, now=now, fields=committed)
     return result

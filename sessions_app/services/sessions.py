@@ -13,8 +13,10 @@ rows (truncate in pk order), raise the view stamps, then delete.
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta
-from typing import Any
+from enum import Enum
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from django.conf import settings
 from django.db import transaction
@@ -28,6 +30,9 @@ from sessions_project.errors import Conflict, Forbidden, InvalidInput, Precondit
 from .. import permissions
 from ..models import LIVE_STATUSES, GameSession, Membership, SessionStatus, Team
 from . import documents, invites, lifecycle, membership
+
+if TYPE_CHECKING:
+    from ..permissions import Actor
 
 S = SessionStatus
 
@@ -51,7 +56,7 @@ CREATE_STATUSES = (S.OPEN, S.IN_PROGRESS)
 
 
 @transaction.atomic
-def session_create(*, actor, values: dict[str, Any], counts_as_live: bool = True) -> GameSession:
+def session_create(*, actor: Actor, values: dict[str, Any], counts_as_live: bool = True) -> GameSession:
     """Create a session; the creator (unless a session:* account naming others) is its first member.
     `counts_as_live=False` only for a session closed in the same transaction (score import):
     it is never live, so it takes nothing from the host's quota."""
@@ -139,7 +144,7 @@ def session_create(*, actor, values: dict[str, Any], counts_as_live: bool = True
     return session
 
 
-def etag_for(session_uid, version: int) -> str:
+def etag_for(session_uid: uuid.UUID | str, version: int) -> str:
     """Strong ETag of a session document: it changes exactly when `version` does."""
     return f'"{session_uid}-{version}"'
 
@@ -147,16 +152,22 @@ def etag_for(session_uid, version: int) -> str:
 SIMPLE_FIELDS = ("data", "visibility", "server_uid", "type", "name", "desc", "highlight", "workspace_id")
 
 
-_UNCHANGED = object()
+class _Unchanged(Enum):
+    HOST = "unchanged"
 
 
-def _host_change(session: GameSession, actor, values: dict[str, Any]) -> Any:
+_UNCHANGED: Final = _Unchanged.HOST
+
+
+def _host_change(
+    session: GameSession, actor: Actor, values: dict[str, Any]
+) -> Player | None | Literal[_Unchanged.HOST]:
     """The host an update names if it is not the current one: None (403 without session:*), or
     a member (400 otherwise, unless session:*). `_UNCHANGED` when hostUid is absent or current."""
     if "host_uid" not in values:
         return _UNCHANGED
     host_value = values["host_uid"]
-    current = session.host.uid if session.host_id else None
+    current = session.host.uid if session.host is not None else None
     if (None if host_value is None else str(host_value)) == (None if current is None else str(current)):
         return _UNCHANGED
     if host_value is None:
@@ -173,7 +184,7 @@ def _host_change(session: GameSession, actor, values: dict[str, Any]) -> Any:
 def session_update(
     *,
     session_id: int,
-    actor,
+    actor: Actor,
     values: dict[str, Any],
     expected_version: int | None = None,
     if_match: str | None = None,
@@ -260,7 +271,7 @@ def session_update(
 
 
 @transaction.atomic
-def session_delete(*, session_id: int, actor) -> None:
+def session_delete(*, session_id: int, actor: Actor) -> None:
     """Delete a session and everything on it (host or session:*)."""
     session = documents.lock_session(session_id)
     permissions.authorize_session_manage(actor, session)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import getpass
 import sys
+from typing import Any
 
 from django.contrib.auth import password_validation
 from django.contrib.auth.models import Permission
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from players_app.models import Player
 from players_app.services import permission_from_name, player_create
@@ -21,7 +22,7 @@ class Command(BaseCommand):
         "--permission grants an API scope (repeatable), e.g. --permission 'session:*' for a game server."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("username", metavar="USERNAME")
         secret = parser.add_mutually_exclusive_group()
         secret.add_argument("--password", metavar="P", help="The password (else you are prompted for it).")
@@ -38,7 +39,16 @@ class Command(BaseCommand):
             help="A permission codename or app_label.codename, e.g. session:*; repeat for several.",
         )
 
-    def handle(self, *args, username: str, password, no_password: bool, staff: bool, superuser: bool, **options):
+    def handle(
+        self,
+        *args: Any,
+        username: str,
+        password: str | None,
+        no_password: bool,
+        staff: bool,
+        superuser: bool,
+        **options: Any,
+    ) -> None:
         permissions: list[str] = options["permission"]
         try:
             Player.username_validator(username)

@@ -1,5 +1,7 @@
 """Make sure the development demo accounts exist (used by `make run`; refuses DEBUG=0)."""
 
+from typing import Any
+
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
@@ -16,7 +18,7 @@ DEMO_ACCOUNTS = [
 class Command(BaseCommand):
     help = "Create the demo staff account and demo player if missing (development only) and print them."
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         if not settings.DEBUG:
             raise CommandError("Demo accounts are for development only (DEBUG is off).")
         for username, password, staff in DEMO_ACCOUNTS:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from players_app.api.serializers import PlayerTokenObtainPairSerializer
 from players_app.models import Player
@@ -18,7 +19,7 @@ class Command(BaseCommand):
         '  curl -H "Authorization: jwt $TOKEN" http://127.0.0.1:8000/api/v1/sessions'
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("username", metavar="USERNAME")
         parser.add_argument(
             "--lifetime",
@@ -28,7 +29,7 @@ class Command(BaseCommand):
         )
         parser.add_argument("--refresh", action="store_true", help="Also print a refresh token on a second line.")
 
-    def handle(self, *args, username: str, lifetime: int | None, refresh: bool, **options):
+    def handle(self, *args: Any, username: str, lifetime: int | None, refresh: bool, **options: Any) -> None:
         player = Player.objects.filter(username=username).first()
         if player is None:
             raise CommandError(f"No player named {username!r}.")

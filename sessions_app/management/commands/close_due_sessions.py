@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand, CommandError
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError
 
 from sessions_app.services import lifecycle
@@ -19,7 +21,7 @@ class Command(BaseCommand):
         "marks expired invites."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--batch-size",
             type=positive_int,
@@ -27,7 +29,7 @@ class Command(BaseCommand):
             help="Sessions closed per transaction (default 500).",
         )
 
-    def handle(self, *args, batch_size: int, verbosity: int, **options):
+    def handle(self, *args: Any, batch_size: int, verbosity: int, **options: Any) -> None:
         def progress(closed_so_far: int) -> None:
             if verbosity >= 1 and closed_so_far >= batch_size:
                 self.stdout.write(f"… {closed_so_far} closed so far")

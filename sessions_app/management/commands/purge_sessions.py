@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand, CommandError
+from datetime import datetime
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError
 
 from sessions_app.services.lifecycle import sessions_purge
@@ -17,7 +20,7 @@ class Command(BaseCommand):
         "batches, and report how many rows of each kind went. Live sessions are never touched."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--closed-before",
             type=moment,
@@ -30,7 +33,9 @@ class Command(BaseCommand):
             "--batch-size", type=positive_int, default=1000, help="Sessions deleted per transaction (default 1000)."
         )
 
-    def handle(self, *args, closed_before, dry_run: bool, batch_size: int, verbosity: int, **options):
+    def handle(
+        self, *args: Any, closed_before: datetime, dry_run: bool, batch_size: int, verbosity: int, **options: Any
+    ) -> None:
         def progress(deleted_so_far: int) -> None:
             if verbosity >= 1:
                 self.stdout.write(f"… {deleted_so_far} sessions deleted so far")

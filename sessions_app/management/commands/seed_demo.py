@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError
 
 from sessions_app import demo
@@ -20,13 +21,13 @@ class Command(BaseCommand):
         "use `issue_token demo-player-00001`."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--players", type=positive_int, default=40, help="Demo players (default 40).")
         parser.add_argument(
             "--sessions", type=non_negative_int, default=300, help="Demo sessions (default 300; 100000 takes seconds)."
         )
 
-    def handle(self, *args, players: int, sessions: int, verbosity: int, **options):
+    def handle(self, *args: Any, players: int, sessions: int, verbosity: int, **options: Any) -> None:
         started = time.monotonic()
 
         def progress(done: int, total: int) -> None:

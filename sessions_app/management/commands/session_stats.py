@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError
 
 from sessions_app.services.lifecycle import session_stats
@@ -17,12 +18,12 @@ class Command(BaseCommand):
         "the average fill (members / numTeams x teamSize) of live sessions with a capacity."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--json", action="store_true", dest="as_json", help="Print one JSON object instead of a table."
         )
 
-    def handle(self, *args, as_json: bool = False, **options):
+    def handle(self, *args: Any, as_json: bool = False, **options: Any) -> None:
         try:
             stats = session_stats()
         except DatabaseError as exc:
@@ -32,9 +33,13 @@ class Command(BaseCommand):
             return
         write = self.stdout.write
         write(self.style.MIGRATE_HEADING(f"Sessions: {stats['sessions']}"))
-        for title, key in (("by status", "by_status"), ("by type", "by_type"), ("by visibility", "by_visibility")):
+        for title, counts in (
+            ("by status", stats["by_status"]),
+            ("by type", stats["by_type"]),
+            ("by visibility", stats["by_visibility"]),
+        ):
             write(f"  {title}:")
-            for name, count in stats[key].items():
+            for name, count in counts.items():
                 write(f"    {name:<20} {count:>10}")
         write(self.style.MIGRATE_HEADING("Players"))
         write(f"  {'live sessions':<22} {stats['live_sessions']:>10}")
