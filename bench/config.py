@@ -26,7 +26,7 @@ def _int(name: str, default: int, minimum: int = 0) -> int:
 
 
 SESSIONS = _int("BENCH_SESSIONS", 10_000, 100)
-DURATION = _int("BENCH_DURATION", 10, 1)  # seconds per wrk run
+DURATION = _int("BENCH_DURATION", 5, 1)  # seconds per wrk run
 ROUNDS = _int("BENCH_ROUNDS", 3, 1)  # interleaved rounds; medians are reported
 CONNECTIONS = _int("BENCH_CONNECTIONS", 16, 1)  # also wrk threads: one connection per Lua state
 WORKERS = _int("BENCH_WORKERS", 2, 1)

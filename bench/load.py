@@ -80,6 +80,7 @@ def load(log=print) -> None:
         "pw": make_password("bench-password"),
         "join_pw": hash_join_password("bench-join-password"),
     }
+
     # The j-th player of session i (see the module docstring); SQL text with i and j spliced in.
     def nth(i: str, j: str) -> str:
         return f"(1 + (({i})::bigint * 7919 + ({j}) * 104729) % {p})"
@@ -163,7 +164,8 @@ def load(log=print) -> None:
             INSERT INTO {t["member"]} (session_id, player_id, team_id, joined_at)
             SELECT s.id, {nth("s.id", "j")}, tm.id, s.date_created + j * interval '1 second'
             FROM {t["session"]} s CROSS JOIN LATERAL generate_series(0, {members} - 1) j
-            LEFT JOIN {t["team"]} tm ON s.num_teams > 0 AND tm.session_id = s.id AND tm.index = j % NULLIF(s.num_teams, 0)
+            LEFT JOIN {t["team"]} tm
+                ON s.num_teams > 0 AND tm.session_id = s.id AND tm.index = j % NULLIF(s.num_teams, 0)
             ORDER BY s.id, j
             """,
         ),
