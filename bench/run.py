@@ -403,7 +403,10 @@ def one_request(client: Client, entry: dict):
     return response, queries.captured_queries
 
 
-def measure_queries(all_specs: dict[str, Spec], t: Targets) -> tuple[dict[str, int], dict[str, str]]:
+TRANSACTION_CONTROL = {"BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE"}
+
+
+def measure_queries(all_specs: dict[str, Spec], t: Targets) -> tuple[dict[str, str], dict[str, str]]:
     client = Client()
     counts, plans = {}, {}
     explain = {
@@ -419,7 +422,7 @@ def measure_queries(all_specs: dict[str, Spec], t: Targets) -> tuple[dict[str, i
     for name, spec in all_specs.items():
         threads = patch_threads(t) if spec.patch else spec.threads
         entries = threads[0][:2] if name == "join + leave, spread" else threads[0][:1]
-        total = 0
+        total = control = 0
         for entry in entries:
             if spec.patch:
                 entry = {**entry, "body": json.dumps({"data": {"map": "dust"}, "version": entry["version"]})}
@@ -431,13 +434,14 @@ def measure_queries(all_specs: dict[str, Spec], t: Targets) -> tuple[dict[str, i
             if response.status_code not in spec.expect:
                 raise SystemExit(f"bench: {name} answered {response.status_code}: {response.content[:300]!r}")
             total += len(queries)
+            control += sum(q["sql"].split(" ", 1)[0] in TRANSACTION_CONTROL for q in queries)
             if name in explain:
                 sql = next(q["sql"] for q in queries if "sessions_app_gamesession" in q["sql"])
                 with connection.cursor() as cursor:
                     cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql)
                     plan = "\n".join(row[0] for row in cursor.fetchall())
                 plans[name] = f"{sql}\n\n{plan}"
-        counts[name] = total
+        counts[name] = f"{total - control} (+{control})" if control else str(total)
     return counts, plans
 
 
@@ -500,7 +504,8 @@ def write_results(results, counts, plans, alone, rss, failures, load_seconds, st
         + ". The baselines are bench/baseline_urls.py on the same gunicorn configuration.",
         f"wrk: {config.CONNECTIONS} connections (one per thread), {config.DURATION} s a run, "
         f"{config.ROUNDS} interleaved rounds; req/s, p50 and p99 are medians over the rounds.",
-        "Queries: one request per endpoint in-process (join + leave: both requests).",
+        "Queries: SQL statements of one request per endpoint in-process (join + leave: both requests);"
+        " (+N): transaction control statements (BEGIN, COMMIT, SAVEPOINT, ...) besides.",
         "",
         "| endpoint | req/s | p50 ms | p99 ms | baseline | baseline req/s | ratio | queries | wrong statuses |",
         "|---|---:|---:|---:|---|---:|---:|---:|---:|",
