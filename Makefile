@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run serve test fuzz lint format check install install-dev lock clean
+.PHONY: run serve test fuzz bench lint format check install install-dev lock clean
 
 # The venv's own pip installs the locks; it is not upgraded from the network first (the
 # development lock pins pip itself, and install-dev brings it to that release).
@@ -51,6 +51,15 @@ test: install-dev
 ## player and as a session:* account (FUZZ_EXAMPLES=200 for a longer run; see .ci/fuzz)
 fuzz: install-dev
 	.ci/fuzz
+
+## bench: load BENCH_SESSIONS (default 10000) sessions into a PostgreSQL database of its own
+## (bench_<N>), serve the project as in production next to bare-Django baseline views, drive
+## every endpoint with wrk (Debian package) and write bench/RESULTS.md. Needs PostgreSQL at
+## BENCH_PG (postgres://postgres@127.0.0.1:5432). BENCH_DURATION=5 seconds a run, BENCH_ROUNDS=3,
+## BENCH_LOAD=0 to reuse the loaded database (see bench/config.py for the rest).
+bench: install
+	@command -v wrk >/dev/null || { echo "bench: wrk is missing (apt-get install wrk)" >&2; exit 1; }
+	$(BIN)/python -m bench.run
 
 ## lint: ruff (lint and format check) and mypy (types; configured in pyproject.toml)
 lint: install-dev
