@@ -123,11 +123,40 @@ def visibility_q(player_id: int, now: datetime | None = None) -> Q:
     return Q(visibility=Visibility.PUBLIC) | Q(host_id=player_id) | Q(ties)
 
 
+# Page 1 of GET /sessions sorted by any one member (filters.SORTABLE), in either direction,
+# with the uid tiebreak parse_sort appends (always ASC), is an index scan stopped by the LIMIT.
+# A column with many equal values needs an index per direction: `(col DESC, uid)` scanned
+# forward gives `col DESC, uid ASC`, which `(col, uid)` scanned backward (uid DESC) cannot.
+# dateCreated and dateModified are near-unique: one index serves both directions (backward,
+# an incremental sort orders each tiny group of equal times by uid). uid has its unique index;
+# status is computed as of now (`status_now`) and cannot be indexed: it stays a top-N sort.
+_SORT_BOTH_WAYS = {
+    "version": "version",
+    "visibility": "visibility",
+    "num_teams": "teams",
+    "team_size": "team_size",
+    "type": "type",
+    "name": "name",
+    "highlight": "highlight",
+    "workspace_id": "workspace",
+    "closes_at": "closes",
+}
+SORT_INDEXES = [
+    models.Index(fields=["-date_created", "uid"], name="session_sort_created"),
+    models.Index(fields=["-date_modified", "uid"], name="session_sort_modified"),
+    *(
+        models.Index(fields=[f"{sign}{column}", "uid"], name=f"session_sort_{short}_{suffix}")
+        for column, short in _SORT_BOTH_WAYS.items()
+        for sign, suffix in (("", "asc"), ("-", "desc"))
+    ),
+]
+
+
 class GameSession(models.Model):
     """A real-time interaction between a group of players (seed 001's Session)."""
 
     uid = models.UUIDField("UID", default=uuid.uuid4, unique=True, editable=False)
-    date_created = models.DateTimeField(default=timezone.now, db_index=True, editable=False)
+    date_created = models.DateTimeField(default=timezone.now, editable=False)
     date_modified = models.DateTimeField(default=timezone.now, editable=False)
     version = models.PositiveIntegerField(default=0, editable=False)
     data = models.JSONField(default=dict, blank=True)
@@ -153,11 +182,11 @@ class GameSession(models.Model):
     num_teams = models.PositiveIntegerField(default=0)
     team_size = models.PositiveIntegerField(default=0)
     password_hash = models.CharField(max_length=256, blank=True, default="", editable=False)
-    type = models.CharField(max_length=128, default="default", db_index=True)
+    type = models.CharField(max_length=128, default="default")
     name = models.CharField(max_length=80, blank=True, default="")
     desc = models.CharField("description", max_length=120, blank=True, default="")
     highlight = models.BooleanField(default=False)
-    workspace_id = models.CharField("workspace ID", max_length=255, blank=True, default="", db_index=True)
+    workspace_id = models.CharField("workspace ID", max_length=255, blank=True, default="")
     is_imported = models.BooleanField(default=False, editable=False, help_text="Created by a score import.")
     idle_timeout = models.PositiveIntegerField(
         default=0, help_text="Seconds without a write or heartbeat before the session closes; 0: never."
@@ -181,6 +210,15 @@ class GameSession(models.Model):
             models.Index(fields=["status", "closes_at"], name="session_status_closes"),
             models.Index(fields=["status", "idle_deadline"], name="session_status_idle"),
             models.Index(fields=["visibility", "-date_created"], name="session_visibility_created"),
+            *SORT_INDEXES,
+            # /sessions/count reads only these columns (the visibility rule, the status as of
+            # now): an index-only scan of a narrow index instead of the wide rows. PostgreSQL
+            # only; elsewhere INCLUDE is dropped and it is a plain index on (status, visibility).
+            models.Index(
+                fields=["status", "visibility"],
+                include=["host", "id", "closes_at", "idle_deadline"],
+                name="session_count_cover",
+            ),
         ]
         constraints = [
             models.CheckConstraint(
