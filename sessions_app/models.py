@@ -186,7 +186,7 @@ class GameSession(models.Model):
     name = models.CharField(max_length=80, blank=True, default="")
     desc = models.CharField("description", max_length=120, blank=True, default="")
     highlight = models.BooleanField(default=False)
-    workspace_id = models.CharField("workspace ID", max_length=255, blank=True, default="")
+    workspace_id = models.CharField("workspace ID", max_length=255, blank=True, default="", db_index=True)
     is_imported = models.BooleanField(default=False, editable=False, help_text="Created by a score import.")
     idle_timeout = models.PositiveIntegerField(
         default=0, help_text="Seconds without a write or heartbeat before the session closes; 0: never."
