@@ -5,7 +5,7 @@ import os
 import sys
 
 
-def main():
+def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sessions_project.settings")
     # The settings leave long-running commands (migrate, seed_demo, purge_sessions) without the
     # web requests' statement timeout; runserver serves requests and keeps it.
