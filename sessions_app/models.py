@@ -18,6 +18,7 @@ from django.db.models import Case, Count, F, Q, Value, When
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
+from sessions_project.jsonfield import JSONField
 from sessions_project.times import iso
 
 if TYPE_CHECKING:
@@ -160,7 +161,7 @@ class GameSession(models.Model):
     date_created = models.DateTimeField(default=timezone.now, editable=False)
     date_modified = models.DateTimeField(default=timezone.now, editable=False)
     version = models.PositiveIntegerField(default=0, editable=False)
-    data = models.JSONField(default=dict, blank=True)
+    data = JSONField(default=dict, blank=True)
     host = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -197,9 +198,9 @@ class GameSession(models.Model):
     closes_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True, editable=False)
     # Rendered members of the session document (see the module docstring).
-    users_doc = models.JSONField(default=list, editable=False)
-    teams_doc = models.JSONField(default=list, editable=False)
-    invites_doc = models.JSONField(default=list, editable=False)
+    users_doc = JSONField(default=list, editable=False)
+    teams_doc = JSONField(default=list, editable=False)
+    invites_doc = JSONField(default=list, editable=False)
 
     objects = GameSessionQuerySet.as_manager()
 
@@ -425,7 +426,7 @@ class Song(models.Model):
     genre = models.CharField(max_length=100, blank=True, default="")
     bpm = models.DecimalField("BPM", max_digits=7, decimal_places=2, null=True, blank=True)
     length_seconds = models.PositiveIntegerField(null=True, blank=True)
-    data = models.JSONField(default=dict, blank=True)
+    data = JSONField(default=dict, blank=True)
     date_created = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
@@ -441,7 +442,7 @@ class Chart(models.Model):
     song = models.ForeignKey(Song, on_delete=models.CASCADE, related_name="charts")
     difficulty = models.CharField(max_length=64, db_index=True)
     level = models.DecimalField(max_digits=6, decimal_places=2, null=True, blank=True)
-    data = models.JSONField(default=dict, blank=True)
+    data = JSONField(default=dict, blank=True)
     date_created = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
@@ -460,7 +461,7 @@ class Score(models.Model):
     value = models.DecimalField(max_digits=20, decimal_places=6)
     grade = models.CharField(max_length=32, blank=True, default="")
     lamp = models.CharField(max_length=32, blank=True, default="")
-    data = models.JSONField(default=dict, blank=True)
+    data = JSONField(default=dict, blank=True)
     time_achieved = models.DateTimeField(default=timezone.now, db_index=True)
     client_id = models.CharField("client ID", max_length=128, null=True, blank=True)
     date_created = models.DateTimeField(default=timezone.now, editable=False)
