@@ -10,4 +10,6 @@ def iso(dt: datetime | None) -> str | None:
     this format also compare correctly as text (used for rendered invite expiries)."""
     if dt is None:
         return None
-    return dt.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    if dt.tzinfo is not UTC:  # values read from the database are already in UTC
+        dt = dt.astimezone(UTC)
+    return dt.isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -7,6 +7,7 @@ per-field machinery; `SessionSerializer` declares the same shape for the OpenAPI
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -22,6 +23,7 @@ from sessions_project.fields import (
     StrictChoiceField,
     StrictUUIDField,
 )
+from sessions_project.prepared import PreparedRows
 from sessions_project.times import iso
 
 MAX_TEAMS = 1000
@@ -182,26 +184,36 @@ DOCUMENT_COLUMNS = (
 )
 
 
+_LIVE = frozenset(status.value for status in LIVE_STATUSES)
+_CLOSED = SessionStatus.CLOSED.value
+
+
 def effective_status(row: dict[str, Any], now: datetime) -> tuple[str, Any]:
     """(status, closedAt) as of now: a live session past closesAt or its idle deadline reads
     as closed, closed at that deadline, before any sweeper has recorded it."""
     status = row["status"]
-    if status in LIVE_STATUSES:
-        deadlines = [t for t in (row["closes_at"], row["idle_deadline"]) if t is not None]
-        if deadlines:
-            due = min(deadlines)
-            if due <= now:
-                return SessionStatus.CLOSED.value, due
+    if status in _LIVE:
+        closes_at, idle_deadline = row["closes_at"], row["idle_deadline"]
+        if closes_at is None or (idle_deadline is not None and idle_deadline < closes_at):
+            closes_at = idle_deadline
+        if closes_at is not None and closes_at <= now:
+            return _CLOSED, closes_at
     return status, row["closed_at"]
 
 
 def session_document(row: dict[str, Any], now: datetime | None = None) -> dict[str, Any]:
-    """The JSON session document from a row of DOCUMENT_COLUMNS."""
+    """The JSON session document from a row of DOCUMENT_COLUMNS. A list passes one `now` for
+    all its rows (this runs for every row of every page: it is written for speed)."""
     now = now or timezone.now()
-    now_iso = iso(now)
     status, closed_at = effective_status(row, now)
     host_uid = row["host__uid"]
     server_uid = row["server_uid"]
+    invites = row["invites_doc"]
+    if invites:
+        now_iso = iso(now)
+        invited = [i["uid"] for i in invites if i["expiresAt"] is None or i["expiresAt"] > now_iso]
+    else:
+        invited = []
     return {
         "uid": str(row["uid"]),
         "dateCreated": iso(row["date_created"]),
@@ -209,7 +221,7 @@ def session_document(row: dict[str, Any], now: datetime | None = None) -> dict[s
         "version": row["version"],
         "data": row["data"],
         "hostUid": str(host_uid) if host_uid else None,
-        "invited": [i["uid"] for i in row["invites_doc"] if i["expiresAt"] is None or i["expiresAt"] > now_iso],
+        "invited": invited,
         "numTeams": row["num_teams"],
         "hasPassword": bool(row["password_hash"]),
         "serverUid": str(server_uid) if server_uid else None,
@@ -225,8 +237,16 @@ def session_document(row: dict[str, Any], now: datetime | None = None) -> dict[s
         "workspaceId": row["workspace_id"],
         "idleTimeout": row["idle_timeout"],
         "closesAt": iso(row["closes_at"]),
-        "closedAt": iso(closed_at) if status == SessionStatus.CLOSED else None,
+        "closedAt": iso(closed_at) if status == _CLOSED else None,
     }
+
+
+# GET /sessions/{uid}: the document's row by uid, compiled once (see PreparedRows).
+SESSION_ROW_BY_UID = PreparedRows(
+    lambda uid: GameSession.objects.filter(uid=uid).order_by().values(*DOCUMENT_COLUMNS)[:1],
+    GameSession._meta.get_field("uid"),
+    sample=uuid.UUID(int=1),
+)
 
 
 def session_row(session_id: int) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.db.models import QuerySet
+from django.utils import timezone
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -39,6 +40,7 @@ from sessions_project.schema import error_responses
 
 from .serializers import (
     DOCUMENT_COLUMNS,
+    SESSION_ROW_BY_UID,
     JoinSerializer,
     SessionCountSerializer,
     SessionInputSerializer,
@@ -187,7 +189,8 @@ class SessionViewSet(DeclaredQueryParametersMixin, viewsets.GenericViewSet[GameS
             queryset = queryset.with_effective_status()
         queryset = queryset.order_by(*ordering)
         page = page_of(queryset.values(*DOCUMENT_COLUMNS), request)
-        return Response([session_document(row) for row in page])
+        now = timezone.now()
+        return Response([session_document(row, now) for row in page])
 
     @extend_schema(operation_id="sessions_count", responses={200: SessionCountSerializer, **error_responses(400)})
     def count(self, request: Request) -> Response:
@@ -237,8 +240,7 @@ class SessionViewSet(DeclaredQueryParametersMixin, viewsets.GenericViewSet[GameS
     )
     def retrieve(self, request: Request, uid: str) -> Response:
         """One session; a strong ETag derived from uid and version."""
-        # order_by(): a lookup by a unique key needs no ORDER BY (first() would add the model's).
-        row = next(iter(GameSession.objects.filter(uid=parse_uid(uid)).order_by().values(*DOCUMENT_COLUMNS)[:1]), None)
+        row = SESSION_ROW_BY_UID.first(parse_uid(uid))
         if row is None or not row_visible_to(caller(request), row):
             raise NotFound("No such session.", code="session_not_found")
         etag = sessions.etag_for(row["uid"], row["version"])
