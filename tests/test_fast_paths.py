@@ -1,0 +1,157 @@
+"""The hot paths' own machinery answers exactly what Django's stock parts would: the orjson
+renderer writes DRF's bytes, the orjson JSON column reads what the standard library reads,
+a prepared read returns the queryset's rows (and is counted like any query), a cached token
+verification still refuses an expired or foreign token, and on PostgreSQL the C timestamp
+loader gives the values Django's own loader gives."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.db.models import JSONField as StockJSONField
+from rest_framework.renderers import JSONRenderer
+from rest_framework_simplejwt.exceptions import InvalidToken
+from rest_framework_simplejwt.tokens import AccessToken
+
+from players_app.authentication import StatelessJWTAuthentication, player_claims
+from sessions_app.api.serializers import DOCUMENT_COLUMNS, SESSION_ROW_BY_UID
+from sessions_app.models import GameSession
+from sessions_project.jsonfield import JSONField
+from sessions_project.prepared import PreparedRows
+from sessions_project.renderers import OrjsonRenderer
+
+from .factories import PlayerFactory
+
+RENDERED_VALUES = [
+    {"a": 1, "b": [1.5, None, True, False], "c": {"d": "é ü 漢字 🎮"}},
+    {"when": datetime(2026, 11, 30, 12, 1, 2, 345678, tzinfo=UTC), "day": date(2026, 11, 30)},
+    {"money": Decimal("12.50"), "uid": uuid.UUID(int=7), "span": timedelta(seconds=90)},
+    {"separators": "a\u2028b\u2029c", "control": "tab\tnew\nline \x00 \x1f"},
+    {"huge": 2**70, "negative": -(2**63) - 1},  # beyond 64 bits: DRF's encoder writes them
+    {1: "a non-string key"},
+    [],
+    "plain",
+    12,
+    None,
+]
+
+
+@pytest.mark.parametrize("value", RENDERED_VALUES, ids=range(len(RENDERED_VALUES)))
+def test_orjson_renderer_writes_the_bytes_drf_writes(value):
+    assert OrjsonRenderer().render(value) == JSONRenderer().render(value)
+
+
+def test_orjson_renderer_pretty_prints_as_drf_does_when_asked():
+    value = {"a": [1, 2], "b": "c"}
+    media_type = "application/json; indent=2"
+
+    assert OrjsonRenderer().render(value, media_type) == JSONRenderer().render(value, media_type)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"map": "dust", "n": 3, "f": 1.25, "x": null, "l": [true, false]}',
+        '"a string"',
+        "[]",
+        '{"huge": 123456789012345678901234567890}',  # beyond 64 bits: orjson refuses
+        '{"nan": NaN, "inf": Infinity}',  # not JSON; the standard library reads it
+        '{"escaped": "\\u00e9\\ud83c\\udfae"}',
+        "not json at all",  # a stock JSONField hands such text back as it is
+    ],
+)
+def test_json_column_reads_what_the_standard_library_reads(text):
+    ours = JSONField().from_db_value(text, None, connection)
+    stock = StockJSONField().from_db_value(text, None, connection)
+
+    assert json.dumps(ours, sort_keys=True) == json.dumps(stock, sort_keys=True)
+    assert type(ours) is type(stock)
+
+
+def test_json_column_is_recorded_in_migrations_as_djangos_own():
+    name, path, args, kwargs = JSONField(default=dict).deconstruct()
+
+    assert path == "django.db.models.JSONField"
+    assert kwargs == {"default": dict}
+
+
+@pytest.mark.django_db
+def test_prepared_read_returns_the_querysets_rows(make_session, host, member, django_assert_num_queries):
+    made = make_session(host, data={"map": "dust"}, numTeams=2, teamSize=2)
+    expected = GameSession.objects.filter(uid=made.uid).values(*DOCUMENT_COLUMNS).get()
+
+    with django_assert_num_queries(1):  # the session row with its host's uid
+        row = SESSION_ROW_BY_UID.first(made.uid)
+
+    assert row == expected
+    assert SESSION_ROW_BY_UID.first(uuid.uuid4()) is None
+
+
+@pytest.mark.django_db
+def test_prepared_read_refuses_a_query_that_takes_its_parameter_twice_or_never(host):
+    uid_field = GameSession._meta.get_field("uid")
+    twice = PreparedRows(
+        lambda uid: GameSession.objects.filter(uid=uid).exclude(uid=uid).values("id"), uid_field, uuid.UUID(int=3)
+    )
+    never = PreparedRows(lambda uid: GameSession.objects.values("id"), uid_field, uuid.UUID(int=3))
+
+    with pytest.raises(ValueError, match="2 times"):
+        twice.rows(uuid.uuid4())
+    with pytest.raises(ValueError, match="0 times"):
+        never.rows(uuid.uuid4())
+
+
+def _raw(token: AccessToken) -> bytes:
+    return str(token).encode()
+
+
+@pytest.mark.django_db
+def test_a_verified_token_is_refused_once_it_expires():
+    player = PlayerFactory(username="token-holder")
+    token = AccessToken.for_user(player)
+    for claim, value in player_claims(player).items():
+        token[claim] = value
+    token.set_exp(lifetime=timedelta(seconds=1))
+    auth = StatelessJWTAuthentication()
+    assert auth.get_validated_token(_raw(token))["uid"] == str(player.uid)  # verified, and kept
+
+    time.sleep(1.1)  # the token's own clock: its exp claim is in whole seconds
+
+    with pytest.raises(InvalidToken):
+        auth.get_validated_token(_raw(token))
+
+
+@pytest.mark.django_db
+def test_a_tampered_token_is_refused_after_the_genuine_one_verified():
+    player = PlayerFactory(username="token-holder")
+    token = AccessToken.for_user(player)
+    for claim, value in player_claims(player).items():
+        token[claim] = value
+    auth = StatelessJWTAuthentication()
+    genuine = _raw(token)
+    assert auth.get_validated_token(genuine)
+    header, payload, signature = genuine.split(b".")
+    forged = b".".join([header, payload, signature[:-4] + (b"AAAA" if signature[-4:] != b"AAAA" else b"BBBB")])
+
+    with pytest.raises(InvalidToken):
+        auth.get_validated_token(forged)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_timestamps_from_postgresql_are_utc_datetimes_read_by_the_c_loader(make_session, host):
+    made = make_session(host)
+    connection.ensure_connection()
+    loader = connection.connection.adapters.get_loader(1184, 0)  # timestamptz, text format
+
+    read = GameSession.objects.values_list("date_created", flat=True).get(pk=made.pk)
+
+    assert loader.__name__ == "UTCTimestamptzLoader"
+    assert read == made.date_created
+    assert read.tzinfo is UTC
