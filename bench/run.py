@@ -56,6 +56,7 @@ from django.test.utils import CaptureQueriesContext, override_settings  # noqa: 
 from bench import load  # noqa: E402
 from players_app.api.serializers import PlayerTokenObtainPairSerializer  # noqa: E402
 from players_app.models import Player  # noqa: E402
+from sessions_app.filters import SORTABLE  # noqa: E402
 from sessions_app.models import GameSession  # noqa: E402
 from sessions_app.reads import player_sessions_view  # noqa: E402
 from sessions_app.services.documents import render_documents  # noqa: E402
@@ -224,6 +225,16 @@ def specs(t: Targets) -> dict[str, Spec]:
         Spec("B_insert", "base", (201,), spread([post(f"/b/insert?player={j.pk}") for j in t.joiners])),
     ]
     return {spec.name: spec for spec in s}
+
+
+def sorted_pages(t: Targets) -> dict[str, dict]:
+    """Page 1 (limit 20) in the default order and sorted by every sortable member, as a reader."""
+    token = t.tokens[t.readers[0].pk]
+    pages = {"page 1, default order": get(f"{API}/sessions?limit=20", token)}
+    for member in SORTABLE:
+        sort = quote(json.dumps({member: "DESC"}, separators=(",", ":")))
+        pages[f"page 1 sorted by {member} DESC"] = get(f"{API}/sessions?limit=20&sort={sort}", token)
+    return pages
 
 
 BASELINE_OF = {
@@ -485,13 +496,76 @@ def machine() -> str:
     return f"{os.cpu_count()} cores ({cpu}), {mem_gb:.0f} GB RAM, {python}"
 
 
+# (endpoint, its baseline, the least ratio of req/s the issue asks for)
+RATIO_TARGETS = [
+    ("GET /sessions/{uid}", 0.85),
+    ("list, limit 100", 0.8),
+    ("list, limit 20", 0.8),
+    (f"list, skip {config.SKIP}", 1 / 1.5),
+    ("/sessions/count", 1 / 1.5),
+    ("/sessions/count?status=open", 1 / 1.5),
+    ("create (POST /sessions)", 0.5),
+    ("PATCH with version", 0.5),
+    ("join + leave, spread", 0.5),
+    ("player's view, 304", 0.8),
+    ("player's view, 200", 0.5),
+]
+MEMORY_LIMIT_MB = 150
+
+
+def target_lines(med, alone, rss) -> list[str]:
+    """The issue's targets, each with what this run measured and whether it is met."""
+    lines = ["| target | measured | met |", "|---|---|---|"]
+
+    def row(target: str, measured: str, met: bool) -> None:
+        lines.append(f"| {target} | {measured} | {'yes' if met else '**no**'} |")
+
+    for name, least in RATIO_TARGETS:
+        ratio = med(name, "rps") / med(BASELINE_OF[name], "rps")
+        row(f"{name} >= {least:.2f}x {BASELINE_OF[name]}", f"{ratio:.2f}x", ratio >= least)
+    default = alone.get("page 1, default order")
+    if default:
+        worst_name, worst = max(
+            ((n, ms) for n, ms in alone.items() if n.startswith("page 1 sorted by")), key=lambda item: item[1]
+        )
+        row(
+            "page 1 sorted by any member <= 2x the default order (alone)",
+            f"worst {worst:.1f} ms ({worst_name.removeprefix('page 1 sorted by ')}) vs {default:.1f} ms",
+            worst <= 2 * default,
+        )
+    for name, base in ((f"list, skip {config.SKIP}", "B_skip"), ("/sessions/count", "B_count")):
+        if name in alone and base in alone:
+            row(
+                f"{name} <= 1.5x {base} (alone)",
+                f"{alone[name]:.1f} ms vs {alone[base]:.1f} ms",
+                alone[name] <= 1.5 * alone[base],
+            )
+    worst_tail = max(BASELINE_OF, key=lambda n: med(n, "p99_us") / med(n, "p50_us"))
+    tail = med(worst_tail, "p99_us") / med(worst_tail, "p50_us")
+    row("p99 <= 3x p50 for every endpoint", f"worst {tail:.1f}x ({worst_tail})", tail <= 3)
+    biggest = max(rss["project"], default=0)
+    row(f"worker memory after the runs < {MEMORY_LIMIT_MB} MB", f"{biggest:.0f} MB", biggest < MEMORY_LIMIT_MB)
+    return lines
+
+
+def merge_section(path: Path, key: str, body: str) -> str:
+    """RESULTS.md keeps one section per table size: replace this size's, keep the others."""
+    begin, end = f"<!-- bench:{key} -->", f"<!-- /bench:{key} -->"
+    section = f"{begin}\n{body.rstrip()}\n{end}\n"
+    text = path.read_text() if path.exists() else ""
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        return head + section + rest.split(end, 1)[1].lstrip("\n")
+    return (text.rstrip() + "\n\n" if text.strip() else "") + section
+
+
 def write_results(results, counts, plans, alone, rss, failures, load_seconds, started) -> None:
     def med(name, key):
         return statistics.median(r[key] for r in results[name])
 
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=config.ROOT)
     lines = [
-        f"# Benchmark: {config.SESSIONS:,} sessions",
+        f"## {config.SESSIONS:,} sessions",
         "",
         f"Run {started:%Y-%m-%d %H:%M} UTC at commit {commit.stdout.strip() or '?'} by `make bench` "
         f"(BENCH_SESSIONS={config.SESSIONS}, BENCH_DURATION={config.DURATION}, BENCH_ROUNDS={config.ROUNDS}).",
@@ -522,17 +596,18 @@ def write_results(results, counts, plans, alone, rss, failures, load_seconds, st
             f"| {base} | {med(base, 'rps'):.0f} | {med(base, 'p50_us') / 1000:.1f} "
             f"| {med(base, 'p99_us') / 1000:.1f} | {counts[base]} |"
         )
-    lines += ["", "## One request alone (median of 5, sequential)", "", "| request | ms |", "|---|---:|"]
+    lines += ["", "### Targets", ""] + target_lines(med, alone, rss)
+    lines += ["", "### One request alone (median of 5, sequential)", "", "| request | ms |", "|---|---:|"]
     lines += [f"| {name} | {ms:.1f} |" for name, ms in alone.items()]
-    lines += ["", "## Worker memory after the runs (RSS)", ""]
+    lines += ["", "### Worker memory after the runs (RSS)", ""]
     lines += [f"- {name}: " + ", ".join(f"{mb:.0f} MB" for mb in sizes) for name, sizes in rss.items()]
     if failures:
-        lines += ["", "## FAILED runs (statuses not expected)", ""] + [f"- {f}" for f in failures]
-    lines += ["", "## EXPLAIN ANALYZE", ""]
+        lines += ["", "### FAILED runs (statuses not expected)", ""] + [f"- {f}" for f in failures]
+    lines += ["", "### EXPLAIN ANALYZE", ""]
     for name, plan in plans.items():
-        lines += [f"### {name}", "", "```", plan, "```", ""]
+        lines += [f"#### {name}", "", "```", plan, "```", ""]
     config.RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    config.RESULTS.write_text("\n".join(lines).rstrip() + "\n")
+    config.RESULTS.write_text(merge_section(config.RESULTS, str(config.SESSIONS), "\n".join(lines)))
 
 
 def main() -> int:
@@ -592,6 +667,8 @@ def main() -> int:
         ):
             spec = all_specs[name]
             alone[name] = alone_ms(app.port if spec.server == "app" else base.port, spec.threads[0][0])
+        for name, entry in sorted_pages(targets).items():
+            alone[name] = alone_ms(app.port, entry)
         rss = {"project": app.worker_rss_mb(), "baseline": base.worker_rss_mb()}
     finally:
         app.stop()
