@@ -3,11 +3,15 @@
 Building a `values()` query of a session's 26 document columns and compiling it to SQL cost
 more than running it (a profile of GET /sessions/{uid}: a third of the request in the ORM's
 query building and compiler, against a fifth in the database round trip). A PreparedRows
-builds the queryset once per thread and database, with a sample value for its one
-parameter, remembers the SQL, where the parameter sits in it and the row converters Django
-would apply, and afterwards only executes: the rows are exactly what the queryset would
-give (same SQL, same converters), through Django's cursor (so query logging, counting and
-execute wrappers see them).
+builds its queryset once per thread and database, remembers the SQL, where each parameter
+sits in it and the row converters Django would apply, and afterwards only executes: the
+rows are exactly what the queryset would give (same SQL, same converters), through Django's
+cursor (so query logging, counting and execute wrappers see them).
+
+Where the parameters sit is found by building the queryset twice, with two different
+samples for every parameter: the SQL text must come out the same (a value written into the
+SQL itself could not be replaced, so such a query is refused), and the positions where the
+parameter lists differ are the parameters' places.
 """
 
 from __future__ import annotations
@@ -18,30 +22,45 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import connections
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Field, QuerySet
 from django.db.models.sql.compiler import SQLCompiler
+
+Prepare = Callable[[Any, BaseDatabaseWrapper], Any]
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One argument of a prepared read: how it reaches the SQL (`prepare`, as the queryset's
+    own lookups prepare it) and two samples that no other parameter of the query equals."""
+
+    prepare: Prepare
+    samples: tuple[Any, Any]
+
+    @classmethod
+    def for_field(cls, field: Field[Any, Any], first: Any, second: Any) -> Parameter:
+        return cls(
+            lambda value, connection: field.get_db_prep_value(value, connection, prepared=False), (first, second)
+        )
 
 
 @dataclass
 class _Compiled:
     sql: str
     params: list[Any]
-    slot: int  # where the parameter goes in params
+    slots: list[tuple[int, int]]  # (position in params, index of the argument)
     names: list[str]
     compiler: SQLCompiler
     converters: dict[int, Any]
 
 
 class PreparedRows:
-    """`build(value)` must return a values() queryset whose SQL takes `value`, prepared by
-    `field`, as exactly one parameter, and whose SQL does not otherwise depend on it."""
+    """`build(*arguments)` returns a values() queryset whose SQL takes the arguments, each
+    prepared by its Parameter, only as parameters."""
 
-    def __init__(
-        self, build: Callable[[Any], QuerySet[Any, dict[str, Any]]], field: Field[Any, Any], sample: Any
-    ) -> None:
+    def __init__(self, build: Callable[..., QuerySet[Any, dict[str, Any]]], *parameters: Parameter) -> None:
         self._build = build
-        self._field = field
-        self._sample = sample
+        self._parameters = parameters
         # A compiler belongs to one connection, and Django's connections to one thread.
         self._local = threading.local()
 
@@ -54,23 +73,36 @@ class PreparedRows:
 
     def _compile(self, alias: str) -> _Compiled:
         connection = connections[alias]
-        queryset = self._build(self._sample)
+        built = []
+        for which in (0, 1):
+            queryset = self._build(*(p.samples[which] for p in self._parameters))
+            compiler = queryset.query.get_compiler(connection=connection)
+            sql, params = compiler.as_sql()
+            built.append((queryset, compiler, sql, list(params)))
+        (queryset, compiler, sql, params), (_, _, other_sql, other_params) = built
+        if sql != other_sql or len(params) != len(other_params):
+            raise ValueError(f"the prepared query writes an argument into its SQL text: {sql}")
+        first = [p.prepare(p.samples[0], connection) for p in self._parameters]
+        slots = []
+        for position, (a, b) in enumerate(zip(params, other_params, strict=True)):
+            if a != b:
+                matches = [index for index, value in enumerate(first) if value == a]
+                if len(matches) != 1:
+                    raise ValueError(f"parameter {position} of the prepared query is no single argument: {sql}")
+                slots.append((position, matches[0]))
         query = queryset.query
-        compiler = query.get_compiler(connection=connection)
-        sql, params = compiler.as_sql()
-        sample = self._field.get_db_prep_value(self._sample, connection, prepared=False)
-        slots = [i for i, param in enumerate(params) if param == sample]
-        if len(slots) != 1:
-            raise ValueError(f"the prepared query takes its parameter {len(slots)} times, not once: {sql}")
         names = [*query.extra_select, *query.values_select, *query.annotation_select]
         columns = [selected[0] for selected in compiler.select[0 : compiler.col_count]]
-        return _Compiled(sql, list(params), slots[0], names, compiler, compiler.get_converters(columns))
+        return _Compiled(sql, params, slots, names, compiler, compiler.get_converters(columns))
 
-    def rows(self, value: Any, using: str = "default") -> list[dict[str, Any]]:
+    def rows(self, *arguments: Any, using: str = "default") -> list[dict[str, Any]]:
         compiled = self._compiled(using)
         connection = connections[using]
         params = list(compiled.params)
-        params[compiled.slot] = self._field.get_db_prep_value(value, connection, prepared=False)
+        if compiled.slots:
+            prepared = [p.prepare(value, connection) for p, value in zip(self._parameters, arguments, strict=True)]
+            for position, index in compiled.slots:
+                params[position] = prepared[index]
         with connection.cursor() as cursor:
             cursor.execute(compiled.sql, params)
             fetched = cursor.fetchall()
@@ -78,6 +110,6 @@ class PreparedRows:
         names = compiled.names
         return [dict(zip(names, row, strict=True)) for row in rows]
 
-    def first(self, value: Any, using: str = "default") -> dict[str, Any] | None:
-        rows = self.rows(value, using)
+    def first(self, *arguments: Any, using: str = "default") -> dict[str, Any] | None:
+        rows = self.rows(*arguments, using=using)
         return rows[0] if rows else None

@@ -15,6 +15,7 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 from django.db.models import JSONField as StockJSONField
+from django.db.models import Q
 from rest_framework.renderers import JSONRenderer
 from rest_framework_simplejwt.exceptions import InvalidToken
 from rest_framework_simplejwt.tokens import AccessToken
@@ -23,7 +24,7 @@ from players_app.authentication import StatelessJWTAuthentication, player_claims
 from sessions_app.api.serializers import DOCUMENT_COLUMNS, SESSION_ROW_BY_UID
 from sessions_app.models import GameSession
 from sessions_project.jsonfield import JSONField
-from sessions_project.prepared import PreparedRows
+from sessions_project.prepared import Parameter, PreparedRows
 from sessions_project.renderers import OrjsonRenderer
 
 from .factories import PlayerFactory
@@ -94,17 +95,33 @@ def test_prepared_read_returns_the_querysets_rows(make_session, host, member, dj
 
 
 @pytest.mark.django_db
-def test_prepared_read_refuses_a_query_that_takes_its_parameter_twice_or_never(host):
-    uid_field = GameSession._meta.get_field("uid")
-    twice = PreparedRows(
-        lambda uid: GameSession.objects.filter(uid=uid).exclude(uid=uid).values("id"), uid_field, uuid.UUID(int=3)
+def test_prepared_read_takes_each_argument_wherever_the_query_uses_it(make_session, host, member, outsider):
+    make_session(host, name="by host")
+    make_session(member, name="by member")
+    both = PreparedRows(
+        lambda a, b: (
+            GameSession.objects.filter(Q(host_id=a) | Q(host_id=b))
+            .exclude(host_id=a, name="x")
+            .order_by("name")
+            .values("name")
+        ),
+        Parameter(lambda value, connection: value, (-101, -102)),
+        Parameter(lambda value, connection: value, (-201, -202)),
     )
-    never = PreparedRows(lambda uid: GameSession.objects.values("id"), uid_field, uuid.UUID(int=3))
 
-    with pytest.raises(ValueError, match="2 times"):
-        twice.rows(uuid.uuid4())
-    with pytest.raises(ValueError, match="0 times"):
-        never.rows(uuid.uuid4())
+    assert [row["name"] for row in both.rows(host.pk, member.pk)] == ["by host", "by member"]
+    assert [row["name"] for row in both.rows(outsider.pk, member.pk)] == ["by member"]
+
+
+@pytest.mark.django_db
+def test_prepared_read_refuses_a_query_that_writes_its_argument_into_the_sql():
+    inlined = PreparedRows(
+        lambda limit: GameSession.objects.order_by("id").values("id")[:limit],
+        Parameter(lambda value, connection: value, (3, 4)),
+    )
+
+    with pytest.raises(ValueError, match="SQL text"):
+        inlined.rows(5)
 
 
 def _raw(token: AccessToken) -> bytes:

@@ -23,7 +23,7 @@ from sessions_project.fields import (
     StrictChoiceField,
     StrictUUIDField,
 )
-from sessions_project.prepared import PreparedRows
+from sessions_project.prepared import Parameter, PreparedRows
 from sessions_project.times import iso
 
 MAX_TEAMS = 1000
@@ -244,8 +244,7 @@ def session_document(row: dict[str, Any], now: datetime | None = None) -> dict[s
 # GET /sessions/{uid}: the document's row by uid, compiled once (see PreparedRows).
 SESSION_ROW_BY_UID = PreparedRows(
     lambda uid: GameSession.objects.filter(uid=uid).order_by().values(*DOCUMENT_COLUMNS)[:1],
-    GameSession._meta.get_field("uid"),
-    sample=uuid.UUID(int=1),
+    Parameter.for_field(GameSession._meta.get_field("uid"), uuid.UUID(int=1), uuid.UUID(int=2)),
 )
 
 
