@@ -346,16 +346,23 @@ class SessionViewSet(DeclaredQueryParametersMixin, viewsets.GenericViewSet[GameS
     )
     def join(self, request: Request, uid: str) -> Response:
         """Join (POST, or GET as the seed has it): password, capacity, team placement."""
-        session = visible_session(request, uid)
-        body = request_object(request) if request.method == "POST" else {}
-        serializer = JoinSerializer(data=body)
-        serializer.is_valid(raise_exception=True)
+        session_uid = parse_uid(uid)
+        try:
+            body = request_object(request) if request.method == "POST" else {}
+            serializer = JoinSerializer(data=body)
+            serializer.is_valid(raise_exception=True)
+        except Exception:
+            # The service decides 404 under its lock; a malformed body (400) must not be
+            # answered before an invisible session's 404, so that case reads it here first.
+            visible_session(request, uid)
+            raise
         password = serializer.validated_data.get("password") or request.headers.get("X-Session-Password")
         session = membership.session_join(
-            session_id=session.pk,
+            session_uid=session_uid,
             actor=caller(request),
             password=password,
             team=serializer.validated_data.get("team"),
+            check_visible=True,
         )
         return session_response(session)
 
@@ -374,8 +381,7 @@ class SessionViewSet(DeclaredQueryParametersMixin, viewsets.GenericViewSet[GameS
     )
     def leave(self, request: Request, uid: str) -> Response:
         """Leave (POST, or GET as the seed has it); the host hands over to the earliest member."""
-        session = visible_session(request, uid)
-        session = membership.session_leave(session_id=session.pk, actor=caller(request))
+        session = membership.session_leave(session_uid=parse_uid(uid), actor=caller(request), check_visible=True)
         return session_response(session)
 
     @extend_schema(
