@@ -14,6 +14,7 @@ rows (truncate in pk order), raise the view stamps, then delete.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Final, Literal
@@ -25,7 +26,7 @@ from django.utils import timezone
 
 from players_app.models import Player
 from sessions_project.conditional import if_match_passes
-from sessions_project.errors import Conflict, Forbidden, InvalidInput, PreconditionFailed, field_error
+from sessions_project.errors import Conflict, Forbidden, InvalidInput, NotFound, PreconditionFailed, field_error
 
 from .. import permissions
 from ..models import LIVE_STATUSES, GameSession, Membership, SessionStatus, Team
@@ -167,7 +168,7 @@ def _host_change(
     if "host_uid" not in values:
         return _UNCHANGED
     host_value = values["host_uid"]
-    current = session.host.uid if session.host is not None else None
+    current = documents.locked_host_uid(session)  # the host is not changed yet
     if (None if host_value is None else str(host_value)) == (None if current is None else str(current)):
         return _UNCHANGED
     if host_value is None:
@@ -183,18 +184,30 @@ def _host_change(
 @transaction.atomic
 def session_update(
     *,
-    session_id: int,
+    session_id: int | None = None,
+    session_uid: uuid.UUID | None = None,
     actor: Actor,
     values: dict[str, Any],
     expected_version: int | None = None,
     if_match: str | None = None,
+    check_visible: bool = False,
+    precheck: Callable[[GameSession], None] | None = None,
 ) -> GameSession:
-    """Apply an update (PUT/PATCH or admin). Only members that differ are written; if none
-    differs, nothing changes and `version` stays. Checks, in the API's order: permission (403),
-    the values that name players (400), If-Match (412), version (409 with the current version),
-    then the state rules (409)."""
+    """Apply an update (PUT/PATCH or admin) to a session by pk or uid. Only members that
+    differ are written; if none differs, nothing changes and `version` stays. Checks, in the
+    API's order: visibility (404, with `check_visible`), the caller's `precheck` of the locked
+    row (the API's refusals of its body), permission (403), the values that name players
+    (400), If-Match (412), version (409 with the current version), then the state rules (409).
+
+    The locked read and the row's update; the rendered members are re-rendered only when
+    teams or invites change, and the response can be built from the instance (`vouch`)
+    unless `data` was written."""
     now = timezone.now()
-    session = documents.lock_session(session_id)
+    session = documents.lock_session(session_id, uid=session_uid)
+    if check_visible and not session.is_visible_to(actor, now):
+        raise NotFound("No such session.", code="session_not_found")
+    if precheck is not None:
+        precheck(session)
     documents.settle(session, now)
     permissions.authorize_session_update(actor, session, set(values) - {"users"})
     if "server_uid" in values:
@@ -265,8 +278,13 @@ def session_update(
     if invited is not None and invites.set_invited(session, actor, invited, now):
         changed.add("invites")
 
+    # Only resizing and `invited` change the rows `users`, `teams` and `invited` show.
+    rendered = bool(changed & {"num_teams", "invites"})
     if changed:
-        documents.session_commit(session, now=now, fields=changed - {"invites"})
+        documents.session_commit(session, now=now, fields=changed - {"invites"}, render=rendered)
+    if not rendered and "data" not in changed:
+        host_uid = documents.locked_host_uid(session) if new_host is _UNCHANGED else getattr(new_host, "uid", None)
+        documents.vouch(session, host_uid)
     return session
 
 
