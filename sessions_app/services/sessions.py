@@ -76,19 +76,22 @@ def session_create(*, actor: Actor, values: dict[str, Any], counts_as_live: bool
         users = None
     if users is not None and not operator:
         raise Forbidden("Only session:* accounts may create a session with other users in it.", code="users_forbidden")
-    member_ids: list[int]
+    members: list[tuple[int, str]]  # (id, uid) in joining order
     if users is None:
-        member_ids = [actor.id]
+        members = [(actor.id, str(uuid.UUID(str(actor.uid))))]
     else:
-        member_ids = [player.id for player in documents.players_by_uid(users, "users")]
+        members = [(player.id, str(player.uid)) for player in documents.players_by_uid(users, "users")]
+    member_ids = [player_id for player_id, _ in members]
 
     host_id: int | None = actor.id
+    host_uid: Any = uuid.UUID(str(actor.uid))
     if "host_uid" in values:
         host_value = values["host_uid"]
         if host_value is None or str(host_value) != actor_uid:
             if not operator:
                 raise Forbidden("Only session:* accounts may set hostUid to someone else.", code="host_forbidden")
-            host_id = None if host_value is None else documents.player_by_uid(host_value, "hostUid").id
+            host = None if host_value is None else documents.player_by_uid(host_value, "hostUid")
+            host_id, host_uid = (None, None) if host is None else (host.id, host.uid)
     if "server_uid" in values:
         permissions.authorize_server_uid(actor, None, values["server_uid"])
     # Resolved before any 409 below: an unknown invited player is a malformed request (400).
@@ -119,29 +122,50 @@ def session_create(*, actor: Actor, values: dict[str, Any], counts_as_live: bool
     if counts_as_live and not operator:
         check_live_sessions_quota(actor.id, now)  # a player hosts what it creates
     documents.refresh_idle_deadline(session, now)
+    # The rendered members are known before the insert (nothing else hangs on a new session
+    # but its invites): the row goes in once, with them.
+    team_players: list[list[str]] = [[] for _ in range(session.num_teams)]
+    counts = dict.fromkeys(range(session.num_teams), 0)
+    placement: list[int | None] = []
+    for _, player_uid in members:
+        if not counts:
+            placement.append(None)
+            continue
+        index = min(counts, key=lambda i: (counts[i], i))
+        counts[index] += 1
+        team_players[index].append(player_uid)
+        placement.append(index)
+    session.users_doc = [player_uid for _, player_uid in members]
+    session.teams_doc = [
+        {"index": i, "name": membership.team_name(i), "players": team_players[i]} for i in range(session.num_teams)
+    ]
+    session.invites_doc = []
     session.save()
     teams = [Team(session=session, index=i, name=membership.team_name(i)) for i in range(session.num_teams)]
-    Team.objects.bulk_create(teams)
-    counts = dict.fromkeys(range(len(teams)), 0)
-    memberships = []
-    for offset, player_id in enumerate(member_ids):
-        team = None
-        if teams:
-            index = min(counts, key=lambda i: (counts[i], i))
-            counts[index] += 1
-            team = teams[index]
+    if teams:
+        Team.objects.bulk_create(teams)
+    memberships = [
         # Distinct join times keep the creation order as the hand-over order.
-        memberships.append(
-            Membership(session=session, player_id=player_id, team=team, joined_at=now + timedelta(microseconds=offset))
+        Membership(
+            session=session,
+            player_id=player_id,
+            team=None if index is None else teams[index],
+            joined_at=now + timedelta(microseconds=offset),
         )
+        for offset, (player_id, index) in enumerate(zip(member_ids, placement, strict=True))
+    ]
     Membership.objects.bulk_create(memberships)
     if invited:
         invites.set_invited(session, actor, invited, now)
-    documents.render_documents(session)
-    session.save(update_fields=["users_doc", "teams_doc", "invites_doc"])
+        documents.render_documents(session)
+        session.save(update_fields=["users_doc", "teams_doc", "invites_doc"])
     documents.touch_player_views(
         dict.fromkeys([*session.users_doc, *documents.invited_uids(session.invites_doc, now)], now)
     )
+    if not session.data and not session.teams_doc and not invited:
+        # Nothing stored was built afresh as JSON that the database could normalise (jsonb
+        # reorders keys): the response is the instance.
+        documents.vouch(session, host_uid)
     return session
 
 
