@@ -1,7 +1,10 @@
 """The sessions resource (seeds 000 and 001) and its lifecycle actions (seed 004).
 
 Views are thin: they find the session the caller may see (404 otherwise), check who may act
-(403), validate the body (400) and call one service in `sessions_app.services`.
+(403), validate the body (400) and call one service in `sessions_app.services`. Join, leave
+and update leave the finding to the service, under its row lock (`check_visible`), so the
+row is read once; a body they refuse on its own reads the session first, to keep the order
+404, 403, 400.
 """
 
 from __future__ import annotations

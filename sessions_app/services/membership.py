@@ -4,9 +4,10 @@ moving, resizing) and kicks, with the host hand-over when the host goes.
 Lock order: the session row first (`documents.lock_session`), then the rows that hang on it
 (teams, members, reservations, invites) and the players' view stamps
 (`documents.touch_player_views`, in uid order).
-A password check runs before the join's transaction, in its own: it locks the same session
-row while it reads the throttle and records a failure, so one session's guesses are judged
-one at a time.
+A join is one transaction under the session row's lock, its password check included: one
+session's guesses are judged one at a time, and a failure's record is committed before the
+join raises its 403. Join and leave count and change the members in the row's rendered
+`users` and `teams` (kept in step with the tables under this lock), not with queries.
 """
 
 from __future__ import annotations
