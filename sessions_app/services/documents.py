@@ -6,8 +6,8 @@ A write runs in one transaction: `lock_session` locks the session row, `settle` 
 close that is due (not a write: `version` does not move), the workflow changes the rows that
 hang on the session, and `session_commit` re-renders `users`, `teams` and `invited` (three
 queries) and bumps `version` by exactly one. The hot writes (join, leave) change the rendered
-members in memory instead, under the same lock, and commit them with `before` (no re-render);
-an update that moves no member, team or invite commits with `render=False`.
+members in memory instead, under the same lock, and commit them without a re-render
+(`before`, `render=False`); so does an update that moves no member, team or invite.
 
 The locked row carries its host's uid (`lock_session`), so a service that vouches for the
 instance (`vouch`) lets the API answer from it instead of reading the row again.
@@ -174,14 +174,15 @@ def session_commit(
     render: bool = True,
 ) -> None:
     """Save a change to the session document and bump `version` by one. The rendered members
-    are re-rendered from the tables, unless the caller changed them in memory already and
-    passes `before` (the members and invitees they showed before: whose views to stamp), or
-    changed none of the rows they show (`render=False`)."""
+    are re-rendered from the tables, unless the caller changed them in memory already or
+    changed none of the rows they show (`render=False`). `before`: the members and invitees
+    they showed before the change (whose views to stamp), when the caller changed them in
+    memory first; by default, what they show now."""
     now = now or timezone.now()
     if before is None:
         before = (set(session.users_doc), invited_uids(session.invites_doc, now))
-        if render:
-            render_documents(session)
+    if render:
+        render_documents(session)
     _touch_changed_views(session, before, set(fields), now)
     session.version += 1
     session.date_modified = now

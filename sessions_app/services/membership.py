@@ -229,26 +229,40 @@ def _add_member(
         next(t for t in session.teams_doc if t["index"] == chosen)["players"].append(player_uid)
     if accepted:
         session.invites_doc = [invite for invite in session.invites_doc if invite["uid"] != player_uid]
-    documents.session_commit(session, now=now, before=before)
+    documents.session_commit(session, now=now, before=before, render=False)
     documents.vouch(session, documents.locked_host_uid(session))
 
 
-def _remove_member(session: GameSession, player_id: int, now: datetime) -> set[str]:
-    """Take a player out of `users` and its team; hand the host over or close the session.
-    Returns the session fields that changed besides the rendered members."""
+def _remove_member(session: GameSession, player_id: int, player_uid: str, now: datetime) -> tuple[set[str], Any]:
+    """Take a player out of `users` and its team (the table, and the rendered columns in
+    memory: callers take `before` first); hand the host over to the earliest member left, or
+    close a hosted session its last member left. Returns the session fields that changed
+    besides the rendered members, and the host's uid after it."""
     Membership.objects.filter(session=session, player_id=player_id).delete()
+    if player_uid in session.users_doc:
+        session.users_doc.remove(player_uid)
+    for entry in session.teams_doc:
+        if player_uid in entry["players"]:
+            entry["players"].remove(player_uid)
     changed: set[str] = set()
-    if session.host_id == player_id:
-        successor = Membership.objects.filter(session=session).order_by("joined_at", "id").first()
+    host_uid = documents.locked_host_uid(session)
+    if session.host_id == player_id and session.users_doc:
+        # The earliest member left, by joined_at then id (the order of `users`).
+        successor = (
+            Membership.objects.filter(session=session)
+            .order_by("joined_at", "id")
+            .values_list("player_id", "player__uid")
+            .first()
+        )
         if successor is not None:
-            session.host_id = successor.player_id
+            session.host_id, host_uid = successor
             changed.add("host")
-    if session.host_id is not None and not Membership.objects.filter(session=session).exists():
+    if session.host_id is not None and not session.users_doc:
         # The last member of a hosted session left: it closes and keeps its last host.
         session.status = S.CLOSED
         session.closed_at = now
         changed.update({"status", "closed_at"})
-    return changed
+    return changed, host_uid
 
 
 def session_leave(
@@ -257,10 +271,9 @@ def session_leave(
     """Leave a session (by pk or uid; also while it is closing); 409 for a non-member or a
     closed session. `check_visible`: 404 first unless the caller may see the session (the API).
 
-    `_remove_member`'s rule on the rendered members, changed in memory: the locked read, the
-    membership's delete, the view stamps and the session row's update; a host hand-over adds
-    the successor's lookup, the last member's leave the reads of what its close takes out of
-    the players' views."""
+    The locked read, the membership's delete, the view stamps and the session row's update;
+    a host hand-over adds the successor's lookup, the last member's leave the reads of what
+    its close takes out of the players' views."""
     with transaction.atomic():
         now = timezone.now()
         session = documents.lock_session(session_id, uid=session_uid)
@@ -273,30 +286,8 @@ def session_leave(
         if player_uid not in session.users_doc:
             raise Conflict("You are not a member of this session.", code="not_member")
         before = (set(session.users_doc), documents.invited_uids(session.invites_doc, now))
-        Membership.objects.filter(session=session, player_id=actor.id).delete()
-        session.users_doc.remove(player_uid)
-        for entry in session.teams_doc:
-            if player_uid in entry["players"]:
-                entry["players"].remove(player_uid)
-        changed: set[str] = set()
-        host_uid = documents.locked_host_uid(session)
-        if session.host_id == actor.id and session.users_doc:
-            # The earliest member left (by joined_at, then id: the order of `users`).
-            successor = (
-                Membership.objects.filter(session=session)
-                .order_by("joined_at", "id")
-                .values_list("player_id", "player__uid")
-                .first()
-            )
-            if successor is not None:
-                session.host_id, host_uid = successor
-                changed.add("host")
-        if session.host_id is not None and not session.users_doc:
-            # The last member of a hosted session left: it closes and keeps its last host.
-            session.status = S.CLOSED
-            session.closed_at = now
-            changed.update({"status", "closed_at"})
-        documents.session_commit(session, now=now, fields=changed, before=before)
+        changed, host_uid = _remove_member(session, actor.id, player_uid, now)
+        documents.session_commit(session, now=now, fields=changed, before=before, render=False)
         documents.vouch(session, host_uid)
         return session
 
@@ -423,9 +414,10 @@ def session_kick(*, session_id: int, actor: Actor, player_uid: Any) -> GameSessi
     )
     if not (is_member or reservations or invites):
         raise Conflict("The player has no membership, reservation or invite here.", code="nothing_to_kick")
+    before = (set(session.users_doc), documents.invited_uids(session.invites_doc, now))
     changed: set[str] = set()
     if is_member:
-        changed = _remove_member(session, player.id, now)
+        changed, _ = _remove_member(session, player.id, str(player.uid), now)
     if is_member or invites:
-        documents.session_commit(session, now=now, fields=changed)
+        documents.session_commit(session, now=now, fields=changed, before=before)  # re-rendered
     return session
