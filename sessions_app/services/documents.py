@@ -12,9 +12,10 @@ members in memory instead, under the same lock, and commit them without a re-ren
 The locked row carries its host's uid (`lock_session`), so a service that vouches for the
 instance (`vouch`) lets the API answer from it instead of reading the row again.
 
-Lock order: the session row first (`lock_session`), then the rows that hang on it (teams,
-members, invites, reservations), then the players' view stamps (PlayerSessionsStamp), which
-`touch_player_views` upserts in uid order.
+Lock order: the session row first (`lock_session`; the host's player row it joins for the
+uid is read, not locked), then the rows that hang on it (teams, members, invites,
+reservations, join-password failures), then the players' view stamps (PlayerSessionsStamp),
+which `touch_player_views` upserts in uid order.
 """
 
 from __future__ import annotations
