@@ -382,10 +382,10 @@ def test_an_import_costs_a_fixed_number_of_queries(api, chart, member, django_as
     ]
     savepoints = 2 if connection.features.uses_savepoints else 0
     # the charts; the player's row locked; the clientIds already imported; the imported sessions
-    # near the batch; creating one session through services.session_create (insert, its member,
-    # rendering users, teams and invites, saving them, the importer's sessions-view stamp), then
-    # closing it; the scores (one insert for 50)
-    with django_assert_num_queries(13 + 2 * savepoints):
+    # near the batch; creating one session through services.session_create (insert, with its
+    # users, teams and invites rendered in memory; its member; the importer's sessions-view
+    # stamp), then closing it; the scores (one insert for 50)
+    with django_assert_num_queries(9 + 2 * savepoints):
         created = client.post(URL, {"scores": items}, format="json")
     # re-sent: the charts, the player's row, the clientIds, and nothing else
     with django_assert_num_queries(3 + savepoints):

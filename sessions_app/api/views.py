@@ -1,7 +1,10 @@
 """The sessions resource (seeds 000 and 001) and its lifecycle actions (seed 004).
 
 Views are thin: they find the session the caller may see (404 otherwise), check who may act
-(403), validate the body (400) and call one service in `sessions_app.services`.
+(403), validate the body (400) and call one service in `sessions_app.services`. Join, leave
+and update leave the finding to the service, under its row lock (`check_visible`), so the
+row is read once; a body they refuse on its own reads the session first, to keep the order
+404, 403, 400.
 """
 
 from __future__ import annotations
@@ -249,37 +252,58 @@ class SessionViewSet(DeclaredQueryParametersMixin, viewsets.GenericViewSet[GameS
         return Response(session_document(row), headers={"ETag": etag})
 
     def _update(self, request: Request, uid: str, *, partial: bool) -> Response:
-        session = visible_session(request, uid)
-        body = request_object(request)
-        names = SessionInputSerializer.FIELD_NAMES
-        fields = {names.get(key, key) for key in body if key in SessionInputSerializer.UPDATABLE}
-        permissions.authorize_session_update(caller(request), session, fields - {"users"})
-        if "hostUid" in body and body["hostUid"] is None and session.host_id is not None:
-            permissions.authorize_host_removal(caller(request))  # 403 before the body's 400s
-        if "serverUid" in body:
-            permissions.authorize_server_uid(caller(request), session.server_uid, body["serverUid"])
-        serializer = SessionInputSerializer(data=body, partial=True)
-        serializer.is_valid(raise_exception=True)
+        """The service reads the session under its lock and runs `_refuse_update` there (404,
+        then 403 and `users`, before its own checks). A body refused on its own (400) reads
+        the session here first, to answer in the same order: 404, 403, then the 400."""
+        session_uid = parse_uid(uid)
+        actor = caller(request)
+        body: dict[str, Any] | None = None
+        try:
+            body = request_object(request)
+            serializer = SessionInputSerializer(data=body, partial=True)
+            serializer.is_valid(raise_exception=True)
+        except Exception:
+            session = visible_session(request, uid)
+            if body is not None:
+                self._refuse_update(actor, session, body, None)
+            raise
         values = dict(serializer.validated_data)
         version = values.pop("version", None)
+        users = values.pop("users", None)
         if not partial and version is None:
+            self._refuse_update(actor, visible_session(request, uid), body, None)
             message = "PUT must carry the version you read."
             raise InvalidInput(message, code="version_required", errors=[field_error("version", message, "required")])
-        # Naming only the current members changes nothing; anything else is refused here, as a
-        # 400 that comes before the service's 412 and 409.
-        if "users" in values and {str(u) for u in values.pop("users")} != set(session.users_doc):
-            message = "users changes only through join, leave, kick and invites."
-            raise InvalidInput(message, code="read_only", errors=[field_error("users", message, "read_only")])
         if not values:
+            self._refuse_update(actor, visible_session(request, uid), body, users)
             raise InvalidInput("The body names no member to update.", code="nothing_to_update")
         session = sessions.session_update(
-            session_id=session.pk,
-            actor=caller(request),
+            session_uid=session_uid,
+            actor=actor,
             values=values,
             expected_version=version,
             if_match=request.headers.get("If-Match"),
+            check_visible=True,
+            precheck=lambda locked: self._refuse_update(actor, locked, body, users),
         )
         return session_response(session)
+
+    @staticmethod
+    def _refuse_update(actor: Any, session: GameSession, body: dict[str, Any], users: Any) -> None:
+        """What the view refuses about a body for this session: who may change these members
+        (403, before the body's 400s) and a `users` that is not the current members (400)."""
+        names = SessionInputSerializer.FIELD_NAMES
+        fields = {names.get(key, key) for key in body if key in SessionInputSerializer.UPDATABLE}
+        permissions.authorize_session_update(actor, session, fields - {"users"})
+        if "hostUid" in body and body["hostUid"] is None and session.host_id is not None:
+            permissions.authorize_host_removal(actor)  # 403 before the body's 400s
+        if "serverUid" in body:
+            permissions.authorize_server_uid(actor, session.server_uid, body["serverUid"])
+        # Naming only the current members changes nothing; anything else is refused here, as a
+        # 400 that comes before the service's 412 and 409.
+        if users is not None and {str(u) for u in users} != set(session.users_doc):
+            message = "users changes only through join, leave, kick and invites."
+            raise InvalidInput(message, code="read_only", errors=[field_error("users", message, "read_only")])
 
     @extend_schema(
         operation_id="sessions_update",
@@ -348,16 +372,23 @@ class SessionViewSet(DeclaredQueryParametersMixin, viewsets.GenericViewSet[GameS
     )
     def join(self, request: Request, uid: str) -> Response:
         """Join (POST, or GET as the seed has it): password, capacity, team placement."""
-        session = visible_session(request, uid)
-        body = request_object(request) if request.method == "POST" else {}
-        serializer = JoinSerializer(data=body)
-        serializer.is_valid(raise_exception=True)
+        session_uid = parse_uid(uid)
+        try:
+            body = request_object(request) if request.method == "POST" else {}
+            serializer = JoinSerializer(data=body)
+            serializer.is_valid(raise_exception=True)
+        except Exception:
+            # The service decides 404 under its lock; a malformed body (400) must not be
+            # answered before an invisible session's 404, so that case reads it here first.
+            visible_session(request, uid)
+            raise
         password = serializer.validated_data.get("password") or request.headers.get("X-Session-Password")
         session = membership.session_join(
-            session_id=session.pk,
+            session_uid=session_uid,
             actor=caller(request),
             password=password,
             team=serializer.validated_data.get("team"),
+            check_visible=True,
         )
         return session_response(session)
 
@@ -376,8 +407,7 @@ class SessionViewSet(DeclaredQueryParametersMixin, viewsets.GenericViewSet[GameS
     )
     def leave(self, request: Request, uid: str) -> Response:
         """Leave (POST, or GET as the seed has it); the host hands over to the earliest member."""
-        session = visible_session(request, uid)
-        session = membership.session_leave(session_id=session.pk, actor=caller(request))
+        session = membership.session_leave(session_uid=parse_uid(uid), actor=caller(request), check_visible=True)
         return session_response(session)
 
     @extend_schema(

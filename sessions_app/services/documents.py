@@ -4,12 +4,18 @@ of the players' sessions views it raises. Also player lookups by uid for the wor
 
 A write runs in one transaction: `lock_session` locks the session row, `settle` records a
 close that is due (not a write: `version` does not move), the workflow changes the rows that
-hang on the session, and `session_commit` re-renders `users`, `teams` and `invited` and bumps
-`version` by exactly one.
+hang on the session, and `session_commit` re-renders `users`, `teams` and `invited` (three
+queries) and bumps `version` by exactly one. The hot writes (join, leave) change the rendered
+members in memory instead, under the same lock, and commit them without a re-render
+(`before`, `render=False`); so does an update that moves no member, team or invite.
 
-Lock order: the session row first (`lock_session`), then the rows that hang on it (teams,
-members, invites, reservations), then the players' view stamps (PlayerSessionsStamp), which
-`touch_player_views` upserts in uid order.
+The locked row carries its host's uid (`lock_session`), so a service that vouches for the
+instance (`vouch`) lets the API answer from it instead of reading the row again.
+
+Lock order: the session row first (`lock_session`; the host's player row it joins for the
+uid is read, not locked), then the rows that hang on it (teams, members, invites,
+reservations, join-password failures), then the players' view stamps (PlayerSessionsStamp),
+which `touch_player_views` upserts in uid order.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from players_app.models import Player
@@ -42,12 +48,37 @@ from ..models import (
 S = SessionStatus
 
 
-def lock_session(session_id: int) -> GameSession:
-    """The session row, locked for the rest of the transaction."""
+# The attribute a locked instance carries its host's uid in (as read), and the one a service
+# sets (`vouch`) when the instance is what the database holds after its write.
+LOCKED_HOST_UID = "locked_host_uid"
+VOUCHED_HOST_UID = "vouched_host_uid"
+
+
+def lock_session(session_id: int | None = None, *, uid: uuid.UUID | None = None) -> GameSession:
+    """The session row (by pk, or by uid), locked for the rest of the transaction, with its
+    host's uid in LOCKED_HOST_UID (a join to the player row, which is not locked: `of`)."""
+    lookup: dict[str, Any] = {"pk": session_id} if uid is None else {"uid": uid}
     try:
-        return GameSession.objects.select_for_update().get(pk=session_id)
+        return (
+            GameSession.objects.select_for_update(of=("self",))
+            .annotate(**{LOCKED_HOST_UID: F("host__uid")})
+            .get(**lookup)
+        )
     except GameSession.DoesNotExist:
         raise NotFound("No such session.", code="session_not_found") from None
+
+
+def locked_host_uid(session: GameSession) -> Any:
+    """The host's uid as `lock_session` read it (the host may have changed since: compare ids)."""
+    return getattr(session, LOCKED_HOST_UID)
+
+
+def vouch(session: GameSession, host_uid: Any) -> None:
+    """The service's word that this instance holds the row as its write left it, and that
+    `host_uid` is its host's uid: the response is built from it, with no read. Not for a write
+    that stored JSON built afresh (the request's `data`, or re-rendered teams): PostgreSQL's
+    jsonb would give it back normalised (keys reordered, numbers reformatted)."""
+    setattr(session, VOUCHED_HOST_UID, (session.host_id, host_uid))
 
 
 def player_by_uid(value: Any, field: str) -> Player:
@@ -135,11 +166,24 @@ def render_documents(session: GameSession) -> None:
     ]
 
 
-def session_commit(session: GameSession, *, now: datetime | None = None, fields: Iterable[str] = ()) -> None:
-    """Save a change to the session document: re-render it and bump `version` by one."""
+def session_commit(
+    session: GameSession,
+    *,
+    now: datetime | None = None,
+    fields: Iterable[str] = (),
+    before: tuple[set[str], set[str]] | None = None,
+    render: bool = True,
+) -> None:
+    """Save a change to the session document and bump `version` by one. The rendered members
+    are re-rendered from the tables, unless the caller changed them in memory already or
+    changed none of the rows they show (`render=False`). `before`: the members and invitees
+    they showed before the change (whose views to stamp), when the caller changed them in
+    memory first; by default, what they show now."""
     now = now or timezone.now()
-    before = (set(session.users_doc), invited_uids(session.invites_doc, now))
-    render_documents(session)
+    if before is None:
+        before = (set(session.users_doc), invited_uids(session.invites_doc, now))
+    if render:
+        render_documents(session)
     _touch_changed_views(session, before, set(fields), now)
     session.version += 1
     session.date_modified = now

@@ -4,21 +4,23 @@ moving, resizing) and kicks, with the host hand-over when the host goes.
 Lock order: the session row first (`documents.lock_session`), then the rows that hang on it
 (teams, members, reservations, invites) and the players' view stamps
 (`documents.touch_player_views`, in uid order).
-A password check runs before the join's transaction, in its own: it locks the same session
-row while it reads the throttle and records a failure, so one session's guesses are judged
-one at a time.
+A join is one transaction under the session row's lock, its password check included: one
+session's guesses are judged one at a time, and a failure's record is committed before the
+join raises its 403. Join and leave count and change the members in the row's rendered
+`users` and `teams` (kept in step with the tables under this lock), not with queries.
 """
 
 from __future__ import annotations
 
 import math
+import uuid
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from django.conf import settings
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import Count, Q, Subquery
 from django.utils import timezone
 
 from sessions_project.errors import Conflict, Forbidden, InvalidInput, NotFound, TooManyRequests, field_error
@@ -92,24 +94,22 @@ def _throttle_check(session: GameSession, player_id: int, now: datetime) -> None
     )
 
 
-def _check_password(session: GameSession, actor: Actor, password: str | None, now: datetime) -> None:
+def _check_password(session: GameSession, actor: Actor, password: str | None, now: datetime) -> Forbidden | None:
     """Throttle first (a throttled join learns nothing about its password), then verify.
-    A failure is recorded in its own committed write, outside the join's transaction. One
-    session's checks run one at a time (its row is locked while they are judged), so a burst
-    of concurrent guesses, from one player or many, is counted as a sequence would be, not
-    all read as under the limit. Once throttled, a check costs no hashing and takes the lock
-    only for a query."""
+    Runs under the join's lock on the session row: one session's checks run one at a time, so
+    a burst of concurrent guesses, from one player or many, is counted as a sequence would be,
+    not all read as under the limit. Once throttled, a check costs no hashing.
+    A failure is recorded and returned, not raised: the join commits the record, then raises
+    it (raised inside the transaction, the record would be rolled back with it)."""
+    _throttle_check(session, actor.id, now)
+    if check_join_password(password, session.password_hash):
+        return None
     window = timedelta(seconds=settings.JOIN_PASSWORD_WINDOW)
-    with transaction.atomic():
-        list(GameSession.objects.select_for_update().filter(pk=session.pk).values_list("pk", flat=True))
-        _throttle_check(session, actor.id, now)
-        if check_join_password(password, session.password_hash):
-            return
-        JoinPasswordFailure.objects.filter(session=session, at__lte=now - window).delete()
-        JoinPasswordFailure.objects.create(session=session, player_id=actor.id, at=now)
+    JoinPasswordFailure.objects.filter(session=session, at__lte=now - window).delete()
+    JoinPasswordFailure.objects.create(session=session, player_id=actor.id, at=now)
     if password:
-        raise Forbidden("Wrong session password.", code="wrong_password")
-    raise Forbidden("This session needs a password to join.", code="password_required")
+        return Forbidden("Wrong session password.", code="wrong_password")
+    return Forbidden("This session needs a password to join.", code="password_required")
 
 
 def _joinable(session: GameSession, status: str | None = None) -> None:
@@ -122,81 +122,174 @@ def _joinable(session: GameSession, status: str | None = None) -> None:
         )
 
 
-def session_join(
-    *, session_id: int, actor: Actor, password: str | None = None, team: int | None = None, via_invite: bool = False
-) -> GameSession:
-    """Join a session: the password unless the caller holds a reservation or invite (or is
-    already in), then within capacity (a reservation's place is the caller's own), into the
-    requested team or the smallest one. A repeated join by a member changes nothing."""
-    now = timezone.now()
-    session = GameSession.objects.filter(pk=session_id).first()
-    if session is None:
+def _visible(session: GameSession, actor: Actor, now: datetime) -> None:
+    """404 unless the caller may see the session (the API's rule: `row_visible_to` on the
+    locked row; only a private session the caller has no tie to costs a query)."""
+    if not session.is_visible_to(actor, now):
         raise NotFound("No such session.", code="session_not_found")
-    validate_team_index(session.num_teams, team)  # a malformed request (400) before any 409
-    # A session that is not open refuses every join with 409 before any password is looked
-    # at (issue 5: "every join gets 409"), so guesses on it are neither answered nor counted.
-    _joinable(session, session.effective_status(now))
-    member = str(actor.uid) in session.users_doc
-    if session.password_hash and not member and not via_invite:
-        reserved = Reservation.objects.active(now).filter(session=session, player_id=actor.id).exists()
-        if not reserved and not Invite.objects.pending(now).filter(session=session, player_id=actor.id).exists():
-            _check_password(session, actor, password, now)
+
+
+def _invited(session: GameSession, actor: Actor, now: datetime) -> bool:
+    """A pending, unexpired invite. No query unless the rendered `invited` names the player:
+    its expiries are to the millisecond, so the table decides (pending(now))."""
+    player_uid = str(actor.uid)
+    if not any(invite["uid"] == player_uid for invite in session.invites_doc):
+        return False
+    return Invite.objects.pending(now).filter(session=session, player_id=actor.id).exists()
+
+
+def _appendable(session: GameSession, now: datetime) -> bool:
+    """Whether a member joining now goes last in `users` (its order is the members' joined_at,
+    then id; the new row's id is the highest). `now` is read under the row lock, after every
+    join that came before; a creation dates its members up to one microsecond apart each.
+    A clock that stood still or went back (a frozen one in tests) re-renders from the table."""
+    return now > session.date_modified + timedelta(microseconds=len(session.users_doc))
+
+
+def session_join(
+    *,
+    session_id: int | None = None,
+    session_uid: uuid.UUID | None = None,
+    actor: Actor,
+    password: str | None = None,
+    team: int | None = None,
+    via_invite: bool = False,
+    check_visible: bool = False,
+) -> GameSession:
+    """Join a session (by pk or uid): the password unless the caller holds a reservation or
+    invite (or is already in), then within capacity (a reservation's place is the caller's
+    own), into the requested team or the smallest one. A repeated join by a member changes
+    nothing. `check_visible`: 404 first unless the caller may see the session (the API).
+
+    One transaction under the session row's lock, with the members counted from its rendered
+    `users` and `teams`: the locked read, one query for the active reservations (how many, and
+    whether one is the caller's), the membership's insert, the caller's view stamp and the
+    session row's update; a reservation used, an invite accepted, a password checked add theirs."""
+    refused: Forbidden | None = None
     with transaction.atomic():
-        session = documents.lock_session(session_id)
-        documents.settle(session, now)
-        _joinable(session)
-        if Membership.objects.filter(session=session, player_id=actor.id).exists():
+        session = documents.lock_session(session_id, uid=session_uid)
+        now = timezone.now()  # under the lock: joins are dated in the order they go in
+        if check_visible:
+            _visible(session, actor, now)
+        validate_team_index(session.num_teams, team)  # a malformed request (400) before any 409
+        # A session that is not open refuses every join with 409 before any password is looked
+        # at (issue 5: "every join gets 409"), so guesses on it are neither answered nor counted.
+        # (So `settle` would record nothing here: a session due to close is refused first.)
+        _joinable(session, session.effective_status(now))
+        player_uid = str(actor.uid)
+        if player_uid in session.users_doc:
+            documents.vouch(session, documents.locked_host_uid(session))
             return session
-        reservation = Reservation.objects.active(now).filter(session=session, player_id=actor.id).first()
-        capacity = session.capacity
-        if capacity is not None and reservation is None:
-            taken = Membership.objects.filter(session=session).count()
-            taken += Reservation.objects.active(now).filter(session=session).count()
-            if taken >= capacity:
-                raise Conflict("The session is full.", code="session_full")
-        chosen = _choose_team(session, _teams_with_counts(session), team)
-        Membership.objects.create(session=session, player_id=actor.id, team=chosen, joined_at=now)
-        if reservation is not None:
-            reservation.delete()
-        # An invite that had expired stays expired: joining by password does not accept it.
-        Invite.objects.pending(now).filter(session=session, player_id=actor.id).update(
-            state=InviteState.ACCEPTED, date_modified=now
+        reservations = (
+            Reservation.objects.active(now)
+            .filter(session=session)
+            .aggregate(held=Count("pk"), mine=Count("pk", filter=Q(player_id=actor.id)))
         )
-        documents.session_commit(session, now=now)
-        return session
+        reserved = reservations["mine"] > 0
+        if session.password_hash and not via_invite and not reserved and not _invited(session, actor, now):
+            refused = _check_password(session, actor, password, now)
+        if refused is None:
+            _add_member(session, actor, team, now, reserved=reserved, held=reservations["held"])
+    if refused is not None:
+        raise refused
+    return session
 
 
-def _remove_member(session: GameSession, player_id: int, now: datetime) -> set[str]:
-    """Take a player out of `users` and its team; hand the host over or close the session.
-    Returns the session fields that changed besides the rendered members."""
+def _add_member(
+    session: GameSession, actor: Actor, team: int | None, now: datetime, *, reserved: bool, held: int
+) -> None:
+    """The join's writes, its members changed in the rendered columns in memory."""
+    capacity = session.capacity
+    if capacity is not None and not reserved and len(session.users_doc) + held >= capacity:
+        raise Conflict("The session is full.", code="session_full")
+    sizes = [(t["index"], len(t["players"])) for t in session.teams_doc]
+    chosen = _choose_team(session, sizes, team)
+    # The team's id by its index, inside the insert: no query of its own.
+    team_id = (
+        Subquery(Team.objects.filter(session=session, index=chosen).values("pk")[:1]) if chosen is not None else None
+    )
+    Membership.objects.create(session=session, player_id=actor.id, team_id=team_id, joined_at=now)
+    if reserved:
+        Reservation.objects.filter(session=session, player_id=actor.id).delete()
+    player_uid = str(actor.uid)
+    before = (set(session.users_doc), documents.invited_uids(session.invites_doc, now))
+    accepted = 0
+    if any(invite["uid"] == player_uid for invite in session.invites_doc):
+        # An invite that had expired stays expired: joining by password does not accept it.
+        accepted = (
+            Invite.objects.pending(now)
+            .filter(session=session, player_id=actor.id)
+            .update(state=InviteState.ACCEPTED, date_modified=now)
+        )
+    if not _appendable(session, now):
+        documents.session_commit(session, now=now)  # re-rendered: the response re-reads it
+        return
+    session.users_doc.append(player_uid)
+    if chosen is not None:
+        next(t for t in session.teams_doc if t["index"] == chosen)["players"].append(player_uid)
+    if accepted:
+        session.invites_doc = [invite for invite in session.invites_doc if invite["uid"] != player_uid]
+    documents.session_commit(session, now=now, before=before, render=False)
+    documents.vouch(session, documents.locked_host_uid(session))
+
+
+def _remove_member(session: GameSession, player_id: int, player_uid: str, now: datetime) -> tuple[set[str], Any]:
+    """Take a player out of `users` and its team (the table, and the rendered columns in
+    memory: callers take `before` first); hand the host over to the earliest member left, or
+    close a hosted session its last member left. Returns the session fields that changed
+    besides the rendered members, and the host's uid after it."""
     Membership.objects.filter(session=session, player_id=player_id).delete()
+    if player_uid in session.users_doc:
+        session.users_doc.remove(player_uid)
+    for entry in session.teams_doc:
+        if player_uid in entry["players"]:
+            entry["players"].remove(player_uid)
     changed: set[str] = set()
-    if session.host_id == player_id:
-        successor = Membership.objects.filter(session=session).order_by("joined_at", "id").first()
+    host_uid = documents.locked_host_uid(session)
+    if session.host_id == player_id and session.users_doc:
+        # The earliest member left, by joined_at then id (the order of `users`).
+        successor = (
+            Membership.objects.filter(session=session)
+            .order_by("joined_at", "id")
+            .values_list("player_id", "player__uid")
+            .first()
+        )
         if successor is not None:
-            session.host_id = successor.player_id
+            session.host_id, host_uid = successor
             changed.add("host")
-    if session.host_id is not None and not Membership.objects.filter(session=session).exists():
+    if session.host_id is not None and not session.users_doc:
         # The last member of a hosted session left: it closes and keeps its last host.
         session.status = S.CLOSED
         session.closed_at = now
         changed.update({"status", "closed_at"})
-    return changed
+    return changed, host_uid
 
 
-@transaction.atomic
-def session_leave(*, session_id: int, actor: Actor) -> GameSession:
-    """Leave a session (also while it is closing); 409 for a non-member or a closed session."""
-    now = timezone.now()
-    session = documents.lock_session(session_id)
-    documents.settle(session, now)
-    if session.status == S.CLOSED:
-        raise Conflict("The session is closed.", code="session_closed", status=session.status)
-    if not Membership.objects.filter(session=session, player_id=actor.id).exists():
-        raise Conflict("You are not a member of this session.", code="not_member")
-    changed = _remove_member(session, actor.id, now)
-    documents.session_commit(session, now=now, fields=changed)
-    return session
+def session_leave(
+    *, session_id: int | None = None, session_uid: uuid.UUID | None = None, actor: Actor, check_visible: bool = False
+) -> GameSession:
+    """Leave a session (by pk or uid; also while it is closing); 409 for a non-member or a
+    closed session. `check_visible`: 404 first unless the caller may see the session (the API).
+
+    The locked read, the membership's delete, the view stamps and the session row's update;
+    a host hand-over adds the successor's lookup, the last member's leave the reads of what
+    its close takes out of the players' views."""
+    with transaction.atomic():
+        now = timezone.now()
+        session = documents.lock_session(session_id, uid=session_uid)
+        if check_visible:
+            _visible(session, actor, now)
+        documents.settle(session, now)
+        if session.status == S.CLOSED:
+            raise Conflict("The session is closed.", code="session_closed", status=session.status)
+        player_uid = str(actor.uid)
+        if player_uid not in session.users_doc:
+            raise Conflict("You are not a member of this session.", code="not_member")
+        before = (set(session.users_doc), documents.invited_uids(session.invites_doc, now))
+        changed, host_uid = _remove_member(session, actor.id, player_uid, now)
+        documents.session_commit(session, now=now, fields=changed, before=before, render=False)
+        documents.vouch(session, host_uid)
+        return session
 
 
 def team_name(index: int) -> str:
@@ -218,21 +311,20 @@ def validate_team_index(num_teams: int, requested: int | None) -> None:
     raise InvalidInput(message, errors=[field_error("team", message, "invalid_team")])
 
 
-def _choose_team(session: GameSession, teams: list[CountedTeam], requested: int | None) -> Team | None:
-    """The team a joining player goes to: the requested one (409 when full), else the
-    smallest with room, lowest index on ties."""
+def _choose_team(session: GameSession, teams: list[tuple[int, int]], requested: int | None) -> int | None:
+    """The index of the team a joining player goes to, from the teams' (index, size): the
+    requested one (409 when full), else the smallest with room, lowest index on ties."""
     validate_team_index(len(teams), requested)
     if not teams:
         return None
-    room = [t for t in teams if session.team_size == 0 or t.size < session.team_size]
+    room = [(index, size) for index, size in teams if session.team_size == 0 or size < session.team_size]
     if requested is not None:
-        team = next(t for t in teams if t.index == requested)
-        if team not in room:
+        if not any(index == requested for index, _ in room):
             raise Conflict(f"Team {requested} is full.", code="team_full")
-        return team
+        return requested
     if not room:
         raise Conflict("The session is full.", code="session_full")
-    return min(room, key=lambda t: (t.size, t.index))
+    return min(room, key=lambda t: (t[1], t[0]))[0]
 
 
 def resize_teams(session: GameSession, num_teams: int, team_size: int, now: datetime) -> None:
@@ -322,9 +414,10 @@ def session_kick(*, session_id: int, actor: Actor, player_uid: Any) -> GameSessi
     )
     if not (is_member or reservations or invites):
         raise Conflict("The player has no membership, reservation or invite here.", code="nothing_to_kick")
+    before = (set(session.users_doc), documents.invited_uids(session.invites_doc, now))
     changed: set[str] = set()
     if is_member:
-        changed = _remove_member(session, player.id, now)
+        changed, _ = _remove_member(session, player.id, str(player.uid), now)
     if is_member or invites:
-        documents.session_commit(session, now=now, fields=changed)
+        documents.session_commit(session, now=now, fields=changed, before=before)  # re-rendered
     return session

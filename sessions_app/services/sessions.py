@@ -14,6 +14,7 @@ rows (truncate in pk order), raise the view stamps, then delete.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Final, Literal
@@ -25,7 +26,7 @@ from django.utils import timezone
 
 from players_app.models import Player
 from sessions_project.conditional import if_match_passes
-from sessions_project.errors import Conflict, Forbidden, InvalidInput, PreconditionFailed, field_error
+from sessions_project.errors import Conflict, Forbidden, InvalidInput, NotFound, PreconditionFailed, field_error
 
 from .. import permissions
 from ..models import LIVE_STATUSES, GameSession, Membership, SessionStatus, Team
@@ -75,19 +76,22 @@ def session_create(*, actor: Actor, values: dict[str, Any], counts_as_live: bool
         users = None
     if users is not None and not operator:
         raise Forbidden("Only session:* accounts may create a session with other users in it.", code="users_forbidden")
-    member_ids: list[int]
+    members: list[tuple[int, str]]  # (id, uid) in joining order
     if users is None:
-        member_ids = [actor.id]
+        members = [(actor.id, str(uuid.UUID(str(actor.uid))))]
     else:
-        member_ids = [player.id for player in documents.players_by_uid(users, "users")]
+        members = [(player.id, str(player.uid)) for player in documents.players_by_uid(users, "users")]
+    member_ids = [player_id for player_id, _ in members]
 
     host_id: int | None = actor.id
+    host_uid: Any = uuid.UUID(str(actor.uid))
     if "host_uid" in values:
         host_value = values["host_uid"]
         if host_value is None or str(host_value) != actor_uid:
             if not operator:
                 raise Forbidden("Only session:* accounts may set hostUid to someone else.", code="host_forbidden")
-            host_id = None if host_value is None else documents.player_by_uid(host_value, "hostUid").id
+            host = None if host_value is None else documents.player_by_uid(host_value, "hostUid")
+            host_id, host_uid = (None, None) if host is None else (host.id, host.uid)
     if "server_uid" in values:
         permissions.authorize_server_uid(actor, None, values["server_uid"])
     # Resolved before any 409 below: an unknown invited player is a malformed request (400).
@@ -118,29 +122,50 @@ def session_create(*, actor: Actor, values: dict[str, Any], counts_as_live: bool
     if counts_as_live and not operator:
         check_live_sessions_quota(actor.id, now)  # a player hosts what it creates
     documents.refresh_idle_deadline(session, now)
+    # The rendered members are known before the insert (nothing else hangs on a new session
+    # but its invites): the row goes in once, with them.
+    team_players: list[list[str]] = [[] for _ in range(session.num_teams)]
+    counts = dict.fromkeys(range(session.num_teams), 0)
+    placement: list[int | None] = []
+    for _, player_uid in members:
+        if not counts:
+            placement.append(None)
+            continue
+        index = min(counts, key=lambda i: (counts[i], i))
+        counts[index] += 1
+        team_players[index].append(player_uid)
+        placement.append(index)
+    session.users_doc = [player_uid for _, player_uid in members]
+    session.teams_doc = [
+        {"index": i, "name": membership.team_name(i), "players": team_players[i]} for i in range(session.num_teams)
+    ]
+    session.invites_doc = []
     session.save()
     teams = [Team(session=session, index=i, name=membership.team_name(i)) for i in range(session.num_teams)]
-    Team.objects.bulk_create(teams)
-    counts = dict.fromkeys(range(len(teams)), 0)
-    memberships = []
-    for offset, player_id in enumerate(member_ids):
-        team = None
-        if teams:
-            index = min(counts, key=lambda i: (counts[i], i))
-            counts[index] += 1
-            team = teams[index]
+    if teams:
+        Team.objects.bulk_create(teams)
+    memberships = [
         # Distinct join times keep the creation order as the hand-over order.
-        memberships.append(
-            Membership(session=session, player_id=player_id, team=team, joined_at=now + timedelta(microseconds=offset))
+        Membership(
+            session=session,
+            player_id=player_id,
+            team=None if index is None else teams[index],
+            joined_at=now + timedelta(microseconds=offset),
         )
+        for offset, (player_id, index) in enumerate(zip(member_ids, placement, strict=True))
+    ]
     Membership.objects.bulk_create(memberships)
     if invited:
         invites.set_invited(session, actor, invited, now)
-    documents.render_documents(session)
-    session.save(update_fields=["users_doc", "teams_doc", "invites_doc"])
+        documents.render_documents(session)
+        session.save(update_fields=["users_doc", "teams_doc", "invites_doc"])
     documents.touch_player_views(
         dict.fromkeys([*session.users_doc, *documents.invited_uids(session.invites_doc, now)], now)
     )
+    if not session.data and not session.teams_doc and not invited:
+        # Nothing stored was built afresh as JSON that the database could normalise (jsonb
+        # reorders keys): the response is the instance.
+        documents.vouch(session, host_uid)
     return session
 
 
@@ -167,7 +192,7 @@ def _host_change(
     if "host_uid" not in values:
         return _UNCHANGED
     host_value = values["host_uid"]
-    current = session.host.uid if session.host is not None else None
+    current = documents.locked_host_uid(session)  # the host is not changed yet
     if (None if host_value is None else str(host_value)) == (None if current is None else str(current)):
         return _UNCHANGED
     if host_value is None:
@@ -183,18 +208,30 @@ def _host_change(
 @transaction.atomic
 def session_update(
     *,
-    session_id: int,
+    session_id: int | None = None,
+    session_uid: uuid.UUID | None = None,
     actor: Actor,
     values: dict[str, Any],
     expected_version: int | None = None,
     if_match: str | None = None,
+    check_visible: bool = False,
+    precheck: Callable[[GameSession], None] | None = None,
 ) -> GameSession:
-    """Apply an update (PUT/PATCH or admin). Only members that differ are written; if none
-    differs, nothing changes and `version` stays. Checks, in the API's order: permission (403),
-    the values that name players (400), If-Match (412), version (409 with the current version),
-    then the state rules (409)."""
+    """Apply an update (PUT/PATCH or admin) to a session by pk or uid. Only members that
+    differ are written; if none differs, nothing changes and `version` stays. Checks, in the
+    API's order: visibility (404, with `check_visible`), the caller's `precheck` of the locked
+    row (the API's refusals of its body), permission (403), the values that name players
+    (400), If-Match (412), version (409 with the current version), then the state rules (409).
+
+    The locked read and the row's update; the rendered members are re-rendered only when
+    teams or invites change, and the response can be built from the instance (`vouch`)
+    unless `data` was written."""
     now = timezone.now()
-    session = documents.lock_session(session_id)
+    session = documents.lock_session(session_id, uid=session_uid)
+    if check_visible and not session.is_visible_to(actor, now):
+        raise NotFound("No such session.", code="session_not_found")
+    if precheck is not None:
+        precheck(session)
     documents.settle(session, now)
     permissions.authorize_session_update(actor, session, set(values) - {"users"})
     if "server_uid" in values:
@@ -265,8 +302,13 @@ def session_update(
     if invited is not None and invites.set_invited(session, actor, invited, now):
         changed.add("invites")
 
+    # Only resizing and `invited` change the rows `users`, `teams` and `invited` show.
+    rendered = bool(changed & {"num_teams", "invites"})
     if changed:
-        documents.session_commit(session, now=now, fields=changed - {"invites"})
+        documents.session_commit(session, now=now, fields=changed - {"invites"}, render=rendered)
+    if not rendered and "data" not in changed:
+        host_uid = documents.locked_host_uid(session) if new_host is _UNCHANGED else getattr(new_host, "uid", None)
+        documents.vouch(session, host_uid)
     return session
 
 
