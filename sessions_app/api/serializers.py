@@ -249,8 +249,17 @@ SESSION_ROW_BY_UID = PreparedRows(
 )
 
 
+# A write's answer when it must re-read its row (see document_for), compiled once too.
+SESSION_ROW_BY_ID = PreparedRows(
+    lambda pk: GameSession.objects.filter(pk=pk).order_by().values(*DOCUMENT_COLUMNS)[:1],
+    Parameter.for_field(GameSession._meta.get_field("id"), -101, -102),
+)
+
+
 def session_row(session_id: int) -> dict[str, Any]:
-    row: dict[str, Any] = GameSession.objects.filter(pk=session_id).values(*DOCUMENT_COLUMNS).get()
+    row = SESSION_ROW_BY_ID.first(session_id)
+    if row is None:
+        raise GameSession.DoesNotExist(f"No session with id {session_id}.")
     return row
 
 
