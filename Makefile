@@ -41,7 +41,7 @@ run: install
 serve: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput
-	$(BIN)/gunicorn sessions_project.wsgi --bind $(HOST):$(PORT) --workers $${WEB_CONCURRENCY:-2}
+	$(BIN)/gunicorn --config sessions_project/gunicorn_conf.py --bind $(HOST):$(PORT)
 
 ## test: the whole suite (SQLite by default, PostgreSQL when DATABASE_URL is set)
 test: install-dev

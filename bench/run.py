@@ -305,7 +305,9 @@ class Server:
         env.pop("SESSIONS_MANAGEMENT_COMMAND", None)
         args = [
             str(config.ROOT / ".venv" / "bin" / "gunicorn"),
-            "sessions_project.wsgi",
+            # Production's configuration (make serve), with the bench's worker settings on top.
+            "--config",
+            "sessions_project/gunicorn_conf.py",
             "--bind",
             f"127.0.0.1:{port}",
             "--workers",
