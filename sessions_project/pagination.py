@@ -46,6 +46,11 @@ def limit_skip(params: Mapping[str, str]) -> tuple[int, int]:
     return limit, skip
 
 
+def page_slice(queryset: QuerySet[Any, _Row], limit: int, skip: int) -> QuerySet[Any, _Row]:
+    """The queryset of one page: `limit` rows after `skip`."""
+    return queryset[skip : skip + limit]
+
+
 def page_of(queryset: QuerySet[Any, _Row] | Sequence[_Row], request: Request) -> list[_Row]:
     """The rows of the page `?limit=` and `?skip=` ask for (one query for a queryset)."""
     limit, skip = limit_skip(request.query_params)

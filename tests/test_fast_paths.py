@@ -12,6 +12,7 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
+import orjson
 import pytest
 from django.db import connection
 from django.db.models import JSONField as StockJSONField
@@ -90,8 +91,26 @@ def test_prepared_read_returns_the_querysets_rows(make_session, host, member, dj
     with django_assert_num_queries(1):  # the session row with its host's uid
         row = SESSION_ROW_BY_UID.first(made.uid)
 
+    # data and teams_doc come as their stored JSON text (orjson fragments), the same values.
+    for column in ("data", "teams_doc"):
+        assert isinstance(row[column], orjson.Fragment)
+        assert orjson.loads(orjson.dumps(row.pop(column))) == expected.pop(column)
     assert row == expected
     assert SESSION_ROW_BY_UID.first(uuid.uuid4()) is None
+
+
+@pytest.mark.django_db
+def test_list_and_get_answer_the_same_documents_as_the_orm_path(make_session, host, member, api):
+    made = make_session(host, data={"map": "dust", "n": [1, 2.5, None], "é": "ü"}, num_teams=2, team_size=2)
+    api.as_(member)
+
+    listed = api.get("/api/v1/sessions").json()
+    filtered = api.get(f"/api/v1/sessions?workspaceId={made.workspace_id}").json()  # the ORM path
+    one = api.get(f"/api/v1/sessions/{made.uid}").json()
+
+    assert listed == filtered == [one]
+    assert one["data"] == {"map": "dust", "n": [1, 2.5, None], "é": "ü"}
+    assert [team["index"] for team in one["teams"]] == [0, 1]
 
 
 @pytest.mark.django_db

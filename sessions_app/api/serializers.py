@@ -246,6 +246,8 @@ def session_document(row: dict[str, Any], now: datetime | None = None) -> dict[s
 SESSION_ROW_BY_UID = PreparedRows(
     lambda uid: GameSession.objects.filter(uid=uid).order_by().values(*DOCUMENT_COLUMNS)[:1],
     Parameter.for_field(GameSession._meta.get_field("uid"), uuid.UUID(int=1), uuid.UUID(int=2)),
+    # Answered as stored; `users_doc` is decoded: the visibility rule reads it.
+    raw_json=frozenset({"data", "teams_doc"}),
 )
 
 

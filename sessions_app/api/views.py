@@ -33,11 +33,12 @@ from rest_framework.response import Response
 from players_app.authentication import caller
 from sessions_app import permissions
 from sessions_app.filters import GameSessionFilterSet, parse_sort
+from sessions_app.lists import session_page
 from sessions_app.models import GameSession, GameSessionQuerySet, row_visible_to
 from sessions_app.services import lifecycle, membership, sessions
 from sessions_project.conditional import if_none_match_hits
 from sessions_project.errors import InvalidInput, NotFound, field_error
-from sessions_project.pagination import PAGING_PARAMETERS, LimitSkipPagination, page_of
+from sessions_project.pagination import PAGING_PARAMETERS, LimitSkipPagination, limit_skip, page_of
 from sessions_project.query import DeclaredQueryParametersMixin
 from sessions_project.schema import error_responses
 
@@ -187,12 +188,17 @@ class SessionViewSet(DeclaredQueryParametersMixin, viewsets.GenericViewSet[GameS
     def list(self, request: Request) -> Response:
         """The sessions the caller may see, newest first; a plain array (no COUNT query)."""
         ordering = parse_sort(request.query_params.get("sort"))
-        queryset = self.filtered()
-        if "status_now" in ordering or "-status_now" in ordering:
-            queryset = queryset.with_effective_status()
-        queryset = queryset.order_by(*ordering)
-        page = page_of(queryset.values(*DOCUMENT_COLUMNS), request)
         now = timezone.now()
+        if FILTER_NAMES.isdisjoint(request.query_params):
+            # The lobby list every idle client polls: a prepared read per shape (lists.py).
+            limit, skip = limit_skip(request.query_params)
+            page = session_page(caller(request), DOCUMENT_COLUMNS, ordering=ordering, limit=limit, skip=skip, now=now)
+        else:
+            queryset = self.filtered()
+            if "status_now" in ordering or "-status_now" in ordering:
+                queryset = queryset.with_effective_status()
+            queryset = queryset.order_by(*ordering)
+            page = page_of(queryset.values(*DOCUMENT_COLUMNS), request)
         return Response([session_document(row, now) for row in page])
 
     @extend_schema(operation_id="sessions_count", responses={200: SessionCountSerializer, **error_responses(400)})
