@@ -387,10 +387,25 @@ class PlayerSessionsStamp(models.Model):
     that changes a player's view raises this stamp (`services.documents.touch_player_views`). Changes by
     time alone (an invite or reservation expiring, a session passing its deadline) are dated
     at read from the rows, and raise the stamp when a write records or deletes those rows.
-    Keyed by the player's uid, the name session documents use, so no lookup is needed."""
+    Keyed by the player's uid, the name session documents use, so no lookup is needed.
+
+    The row also remembers the view as last built (`sessions_app.reads`): its ETag, the
+    `generation` it was built at and when time alone would next change it. `generation` moves
+    on every raise, even one that leaves `changed_at` where it was (a write whose time is not
+    later than the stamp's), so a remembered ETag is trusted only while nothing touched the
+    view since it was built: a conditional GET then answers 304 from this one row."""
 
     player_uid = models.UUIDField("player UID", primary_key=True)
     changed_at = models.DateTimeField()
+    # Database defaults: touch_player_views inserts rows in raw SQL naming only the two above.
+    generation = models.BigIntegerField(default=0, db_default=0, editable=False)
+    view_generation = models.BigIntegerField(
+        null=True, blank=True, editable=False, help_text="The generation the remembered view was built at."
+    )
+    view_etag = models.CharField("view ETag", max_length=64, blank=True, default="", db_default="", editable=False)
+    view_valid_until = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="The earliest future deadline among the view's entries."
+    )
 
     class Meta:
         verbose_name = "player sessions stamp"
