@@ -186,13 +186,18 @@ class SessionViewSet(DeclaredQueryParametersMixin, viewsets.GenericViewSet[GameS
         if "status_now" in ordering or "-status_now" in ordering:
             queryset = queryset.with_effective_status()
         queryset = queryset.order_by(*ordering)
-        page = page_of(queryset.values(*DOCUMENT_COLUMNS), request)
+        # deferred: a deep skip steps over the page's keys alone (parse_sort's order is total).
+        page = page_of(queryset.values(*DOCUMENT_COLUMNS), request, deferred=True)
         return Response([session_document(row) for row in page])
 
     @extend_schema(operation_id="sessions_count", responses={200: SessionCountSerializer, **error_responses(400)})
     def count(self, request: Request) -> Response:
         """How many sessions the list would hold, with the same filters."""
-        return Response({"count": self.filter_queryset(self.get_queryset()).count()})
+        # The filters apply to every session; count_visible_to applies the caller's visibility
+        # itself, per visibility (what get_queryset's visible_to does, split for the indexes).
+        sessions = self.filter_queryset(GameSession.objects.all())
+        assert isinstance(sessions, GameSessionQuerySet)
+        return Response({"count": sessions.count_visible_to(caller(request))})
 
     @extend_schema(
         operation_id="sessions_create",
