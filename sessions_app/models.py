@@ -81,21 +81,6 @@ class GameSessionQuerySet(models.QuerySet["GameSession"]):
     def due(self, now: datetime | None = None) -> GameSessionQuerySet:
         return self.filter(self.due_q(now))
 
-    def count_visible_to(self, user: Actor) -> int:
-        """`visible_to(user).count()`, in one query that counts public and private sessions
-        apart (UNION ALL of two COUNTs): `visibility` takes only those two values
-        (session_visibility_valid), so the parts are disjoint and add up to the whole. Each
-        part names its visibility, which lets PostgreSQL answer it by an index-only scan of
-        that visibility's partial index (session_count_public, session_count_private), with
-        only the part's own filter: a public session needs no tie to the caller."""
-        parts = [self.filter(visibility=Visibility.PUBLIC), self.filter(visibility=Visibility.PRIVATE)]
-        if not user.has_perm(perm(SCOPE_ANY)):
-            parts[1] = parts[1].filter(private_visibility_q(user.id))
-        # values() of a constant, then Count: a COUNT(*) with no GROUP BY (Django leaves
-        # constants out of it), so each part is exactly one row.
-        public, private = (q.order_by().values(all=Value(1)).annotate(n=Count("*")).values_list("n") for q in parts)
-        return sum(n for (n,) in public.union(private, all=True))
-
     def visible_to(self, user: Actor) -> GameSessionQuerySet:
         """Sessions the caller may see: public ones and private ones it hosts, belongs to,
         is invited to (pending, unexpired) or holds an active reservation in; all for session:*."""
@@ -121,18 +106,11 @@ def row_visible_to(user: Actor, row: dict[str, Any], now: datetime | None = None
     return Reservation.objects.active(now).filter(session_id=row["id"], player_id=user.id).exists()
 
 
-def visibility_q(player_id: int, now: datetime | None = None) -> Q:
-    """Public, hosted, or tied to the player by a membership, a pending unexpired invite or an
-    active reservation."""
-    return Q(visibility=Visibility.PUBLIC) | private_visibility_q(player_id, now)
-
-
-def private_visibility_q(player_id: int, now: datetime | None = None) -> Q:
-    """What makes a private session visible to the player: it hosts it, or a membership, a
-    pending unexpired invite or an active reservation ties it to it. The ties are one raw
-    `IN (... UNION ...)` subquery: the list endpoint builds this on every request, and three
-    ORM Exists() cost more to compile than to run. The ORM writes the `id IN`, with the alias
-    the session table has where the Q is used (U0 inside a subquery, as in a deferred page)."""
+def visibility_q(player_id: int, now: datetime | None = None, *, public: bool = True) -> Q:
+    """Public (unless `public=False`: what shows a private session), hosted, or tied to the
+    player by a membership, a pending unexpired invite or an active reservation. The ties are
+    one raw UNION under an ORM `id IN` (it takes the table's alias, e.g. U0 in a subquery):
+    the list builds this on every request; three ORM Exists() cost more to compile than run."""
     at = connection.ops.adapt_datetimefield_value(now or timezone.now())
     ties = RawSQL(
         f"SELECT session_id FROM {Membership._meta.db_table} WHERE player_id = %s"
@@ -141,7 +119,8 @@ def private_visibility_q(player_id: int, now: datetime | None = None) -> Q:
         f" UNION SELECT session_id FROM {Reservation._meta.db_table} WHERE player_id = %s AND expires_at > %s",
         (player_id, player_id, InviteState.PENDING.value, at, player_id, at),
     )
-    return Q(host_id=player_id) | Q(id__in=ties)
+    tied = Q(host_id=player_id) | Q(id__in=ties)
+    return Q(visibility=Visibility.PUBLIC) | tied if public else tied
 
 
 # Page 1 of GET /sessions sorted by any one member (filters.SORTABLE), in either direction,
@@ -163,10 +142,8 @@ _SORT_BOTH_WAYS = {
     "closes_at": "closes",
 }
 SORT_INDEXES = [
-    # Also serves date_created's range filters: it replaces that column's own index. Its last
-    # columns are what the visibility rule reads: a deep skip in the default order steps over
-    # the skipped sessions' keys by an index-only scan of this index (pagination.page_of,
-    # deferred), not by fetching each skipped row. Wider entries, but no index more to write.
+    # Also serves date_created's range filters (it replaces that column's own index). With what
+    # the visibility rule reads, a deep skip's keys are an index-only scan (page_of, deferred).
     models.Index(fields=["-date_created", "uid", "visibility", "host", "id"], name="session_sort_created"),
     models.Index(fields=["-date_modified", "uid"], name="session_sort_modified"),
     *(
@@ -236,13 +213,9 @@ class GameSession(models.Model):
             models.Index(fields=["status", "idle_deadline"], name="session_status_idle"),
             models.Index(fields=["visibility", "-date_created"], name="session_visibility_created"),
             *SORT_INDEXES,
-            # /sessions/count counts public and private sessions apart (count_visible_to), each
-            # part an index-only scan of one of these: what its filters read (the status as of
-            # now; for a private session, the ties to the caller), and nothing else, so a public
-            # entry is as narrow as the primary key's. Each row is in exactly one of the two:
-            # together they cost a write what the one index they replace (session_count_cover,
-            # every column of both) did, in less space. Key columns, not INCLUDE, which SQLite
-            # lacks (and warns about, W040).
+            # reads.count_visible: an index-only scan of each, holding what its filters read (status
+            # as of now; a private session's ties too). A row is in one of them: a write costs
+            # what the session_count_cover they replace did. Key columns: SQLite lacks INCLUDE.
             models.Index(
                 fields=["status", "closes_at", "idle_deadline"],
                 condition=Q(visibility="public"),
@@ -421,25 +394,18 @@ class PlayerSessionsStamp(models.Model):
     that changes a player's view raises this stamp (`services.documents.touch_player_views`). Changes by
     time alone (an invite or reservation expiring, a session passing its deadline) are dated
     at read from the rows, and raise the stamp when a write records or deletes those rows.
-    Keyed by the player's uid, the name session documents use, so no lookup is needed.
-
-    The row also remembers the view as last built (`sessions_app.reads`): its ETag, the
-    `generation` it was built at and when time alone would next change it. `generation` moves
-    on every raise, even one that leaves `changed_at` where it was (a write whose time is not
-    later than the stamp's), so a remembered ETag is trusted only while nothing touched the
-    view since it was built: a conditional GET then answers 304 from this one row."""
+    Keyed by the player's uid, the name session documents use, so no lookup is needed. It also
+    remembers the view last built (sessions_app.reads); `generation` moves on every raise, even
+    one that leaves `changed_at` as it was, and voids it."""
 
     player_uid = models.UUIDField("player UID", primary_key=True)
     changed_at = models.DateTimeField()
-    # Database defaults: touch_player_views inserts rows in raw SQL naming only the two above.
+    # db_default: touch_player_views inserts in raw SQL naming only the two columns above.
     generation = models.BigIntegerField(default=0, db_default=0, editable=False)
-    view_generation = models.BigIntegerField(
-        null=True, blank=True, editable=False, help_text="The generation the remembered view was built at."
-    )
+    # The view as last built: the generation it was built at, its ETag, its earliest future deadline.
+    view_generation = models.BigIntegerField(null=True, blank=True, editable=False)
     view_etag = models.CharField("view ETag", max_length=64, blank=True, default="", db_default="", editable=False)
-    view_valid_until = models.DateTimeField(
-        null=True, blank=True, editable=False, help_text="The earliest future deadline among the view's entries."
-    )
+    view_valid_until = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = "player sessions stamp"

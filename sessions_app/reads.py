@@ -1,6 +1,7 @@
 """Named reads that compose several queries: a player's sessions view (seed 003), the read
-behind GET /players/{uuid}/sessions. Single-query reads with a name (visibility, effective
-status, due, pending, active) are QuerySet methods in models.py.
+behind GET /players/{uuid}/sessions, and the count of the sessions a caller may see (two
+counts in one query). Single-query reads with a name (visibility, effective status, due,
+pending, active) are QuerySet methods in models.py.
 
 The view shows the *live* sessions (open, in progress or closing) the player is a member of,
 is invited to (pending, unexpired) or holds an active reservation in, grouped by `type`.
@@ -33,14 +34,29 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from django.db.models import DateTimeField, F, IntegerField, UUIDField, Value
+from django.db.models import Count, DateTimeField, F, IntegerField, UUIDField, Value
 from django.utils import timezone
 
 from sessions_project.times import iso
 
-from .models import LIVE_STATUSES, Invite, InviteState, Membership, PlayerSessionsStamp, Reservation
+from .models import (
+    LIVE_STATUSES,
+    SCOPE_ANY,
+    GameSessionQuerySet,
+    Invite,
+    InviteState,
+    Membership,
+    PlayerSessionsStamp,
+    Reservation,
+    Visibility,
+    perm,
+    visibility_q,
+)
+
+if TYPE_CHECKING:
+    from .permissions import Actor
 
 SESSION_COLUMNS = ("session__uid", "session__type", "session__closes_at", "session__idle_deadline")
 STAMP_COLUMNS = ("changed_at", "generation", "view_generation", "view_etag", "view_valid_until")
@@ -175,3 +191,19 @@ def player_sessions_view(
             view_generation=stamp[1], view_etag=etag, view_valid_until=valid_until
         )
     return PlayerSessions(body=body, etag=etag)
+
+
+def count_visible(sessions: GameSessionQuerySet, user: Actor) -> int:
+    """`sessions.visible_to(user).count()`, as one UNION ALL of two COUNT(*)s: the public and
+    the private sessions (`visibility` has only those two values, session_visibility_valid, so
+    the parts are disjoint and add up to the whole). Each part names its visibility and reads
+    only what its own filter needs (a public session needs no tie to the caller), so
+    PostgreSQL answers it by an index-only scan of that visibility's partial index
+    (session_count_public, session_count_private)."""
+    parts = [sessions.filter(visibility=Visibility.PUBLIC), sessions.filter(visibility=Visibility.PRIVATE)]
+    if not user.has_perm(perm(SCOPE_ANY)):
+        parts[1] = parts[1].filter(visibility_q(user.id, public=False))
+    # values() of a constant, then Count: a COUNT(*) without GROUP BY (Django leaves constants
+    # out of it), so each part is exactly one row.
+    public, private = (q.order_by().values(all=Value(1)).annotate(n=Count("*")).values_list("n") for q in parts)
+    return sum(n for (n,) in public.union(private, all=True))

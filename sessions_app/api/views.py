@@ -30,6 +30,7 @@ from players_app.authentication import caller
 from sessions_app import permissions
 from sessions_app.filters import GameSessionFilterSet, parse_sort
 from sessions_app.models import GameSession, GameSessionQuerySet, row_visible_to
+from sessions_app.reads import count_visible
 from sessions_app.services import lifecycle, membership, sessions
 from sessions_project.conditional import if_none_match_hits
 from sessions_project.errors import InvalidInput, NotFound, field_error
@@ -193,11 +194,11 @@ class SessionViewSet(DeclaredQueryParametersMixin, viewsets.GenericViewSet[GameS
     @extend_schema(operation_id="sessions_count", responses={200: SessionCountSerializer, **error_responses(400)})
     def count(self, request: Request) -> Response:
         """How many sessions the list would hold, with the same filters."""
-        # The filters apply to every session; count_visible_to applies the caller's visibility
+        # The filters apply to every session; count_visible applies the caller's visibility
         # itself, per visibility (what get_queryset's visible_to does, split for the indexes).
         sessions = self.filter_queryset(GameSession.objects.all())
         assert isinstance(sessions, GameSessionQuerySet)
-        return Response({"count": sessions.count_visible_to(caller(request))})
+        return Response({"count": count_visible(sessions, caller(request))})
 
     @extend_schema(
         operation_id="sessions_create",
