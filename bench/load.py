@@ -30,7 +30,6 @@ import psycopg
 
 from bench import config
 
-
 # The table each load step fills.
 STEP_TABLES = {
     "players": "player",

@@ -402,10 +402,12 @@ class PlayerSessionsStamp(models.Model):
     changed_at = models.DateTimeField()
     # db_default: touch_player_views inserts in raw SQL naming only the two columns above.
     generation = models.BigIntegerField(default=0, db_default=0, editable=False)
-    # The view as last built: the generation it was built at, its ETag, its earliest future deadline.
+    # The view as last built: the generation it was built at, its ETag, its earliest future
+    # deadline, its body (JSON text: jsonb would reorder the keys).
     view_generation = models.BigIntegerField(null=True, blank=True, editable=False)
     view_etag = models.CharField("view ETag", max_length=64, blank=True, default="", db_default="", editable=False)
     view_valid_until = models.DateTimeField(null=True, blank=True, editable=False)
+    view_body = models.TextField(blank=True, default="", db_default="", editable=False)
 
     class Meta:
         verbose_name = "player sessions stamp"

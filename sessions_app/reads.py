@@ -16,15 +16,15 @@ passing its deadline) that no write has recorded yet. The ETag is a digest of th
 body, so it changes exactly when the body does.
 
 The body changes only by a write (which moves the stamp's `generation`) or when time passes
-one of its entries' deadlines. So a built view is remembered on the stamp row: its ETag, the
-generation it was built at and its earliest future deadline. A conditional request whose
-If-None-Match names that ETag, while the generation has not moved and that deadline has not
-come, is answered from the stamp row alone.
+one of its entries' deadlines. So a built view is remembered on the stamp row: its body (as
+JSON text, keys in their order), its ETag, the generation it was built at and its earliest
+future deadline. While the generation has not moved and that deadline has not come, the
+remembered view is the view: the stamp row alone answers, 304 or 200.
 
-Cost: one query (the stamp) when the remembered ETag answers; else two whatever the player
-holds (the stamp; memberships, invites and reservations in one UNION ALL), and a third, an
-UPDATE of the stamp row, when what it remembers is out of date. Rows of live sessions only:
-a player's history in closed sessions is never read.
+Cost: one query (the stamp) while the remembered view is current; else two whatever the
+player holds (the stamp; memberships, invites and reservations in one UNION ALL), and a
+third, an UPDATE remembering the view. Rows of live sessions only: a player's history in
+closed sessions is never read.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ if TYPE_CHECKING:
     from .permissions import Actor
 
 SESSION_COLUMNS = ("session__uid", "session__type", "session__closes_at", "session__idle_deadline")
-STAMP_COLUMNS = ("changed_at", "generation", "view_generation", "view_etag", "view_valid_until")
+STAMP_COLUMNS = ("changed_at", "generation", "view_generation", "view_etag", "view_valid_until", "view_body")
 # The kinds of entry, in the order the view lists them (memberships, then invites, then places).
 MEMBER, INVITE, RESERVATION = 0, 1, 2
 ENTRY_COLUMNS = (*SESSION_COLUMNS, "kind", "expires", "inviting", "invite_state", "at", "row")
@@ -119,20 +119,17 @@ def player_sessions_view(
     matches: Callable[[str], bool] | None = None,
 ) -> PlayerSessions:
     """The view of one player (by id, and uid for its stamp) as of now, with its ETag. With
-    `matches` (the caller's If-None-Match test), a remembered ETag it accepts is returned
-    without building the view (body None) while the view cannot have changed since."""
+    `matches` (the caller's If-None-Match test), an ETag it accepts comes without a body
+    (None) when the remembered view, still current, has that ETag."""
     now = now or timezone.now()
     # 1: the stamp (when a write last changed this view), and the view it remembers.
     stamp = next(iter(PlayerSessionsStamp.objects.filter(player_uid=player_uid).values_list(*STAMP_COLUMNS)), None)
-    if stamp is not None and matches is not None:
-        _, generation, view_generation, view_etag, remembered_until = stamp
-        if (
-            view_generation == generation
-            and (remembered_until is None or now < remembered_until)
-            and view_etag
-            and matches(view_etag)
-        ):
-            return PlayerSessions(body=None, etag=view_etag)
+    if stamp is not None:
+        _, generation, view_generation, view_etag, remembered_until, view_body = stamp
+        if view_etag and view_generation == generation and (remembered_until is None or now < remembered_until):
+            if matches is not None and matches(view_etag):
+                return PlayerSessions(body=None, etag=view_etag)
+            return PlayerSessions(body=json.loads(view_body), etag=view_etag)
     last_updated = stamp[0] if stamp is not None else None
 
     groups: dict[str, dict[str, Any]] = {}
@@ -183,12 +180,15 @@ def player_sessions_view(
     }
     digest = hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
     etag = f'"{digest[:32]}"'
-    if stamp is not None and stamp[2:] != (stamp[1], etag, valid_until):
-        # 3 (only when out of date): remember this view at the generation read *before* its
-        # rows, so a write landing since (which moved it) already voids what this stores. The
-        # WHERE only spares an UPDATE that could never answer, and a newer remembered view.
+    if stamp is not None:
+        # 3: remember this view at the generation read *before* its rows, so a write landing
+        # since (which moved it) already voids what this stores. The WHERE only spares an
+        # UPDATE that could never answer, and a newer remembered view.
         PlayerSessionsStamp.objects.filter(player_uid=player_uid, generation=stamp[1]).update(
-            view_generation=stamp[1], view_etag=etag, view_valid_until=valid_until
+            view_generation=stamp[1],
+            view_etag=etag,
+            view_valid_until=valid_until,
+            view_body=json.dumps(body, separators=(",", ":")),
         )
     return PlayerSessions(body=body, etag=etag)
 

@@ -30,4 +30,9 @@ class Migration(migrations.Migration):
             name='view_valid_until',
             field=models.DateTimeField(blank=True, editable=False, null=True),
         ),
+        migrations.AddField(
+            model_name='playersessionsstamp',
+            name='view_body',
+            field=models.TextField(blank=True, db_default='', default='', editable=False),
+        ),
     ]
