@@ -107,20 +107,22 @@ def row_visible_to(user: Actor, row: dict[str, Any], now: datetime | None = None
 
 
 def visibility_q(player_id: int, now: datetime | None = None, *, public: bool = True) -> Q:
-    """Public (unless `public=False`: what shows a private session), hosted, or tied to the
-    player by a membership, a pending unexpired invite or an active reservation. The ties are
-    one raw UNION under an ORM `id IN` (it takes the table's alias, e.g. U0 in a subquery):
-    the list builds this on every request; three ORM Exists() cost more to compile than run."""
+    """Public, hosted, or tied by a membership, a pending unexpired invite or an active
+    reservation: the ties one raw UNION under an ORM `id IN` (which takes the table's alias),
+    cheaper to compile than three Exists(). `public=False`: what shows a private session, as
+    one `id IN` (hosted or tied) of a few ids: a semi-join, not a filter of each private row."""
     at = connection.ops.adapt_datetimefield_value(now or timezone.now())
-    ties = RawSQL(
+    ties = (
         f"SELECT session_id FROM {Membership._meta.db_table} WHERE player_id = %s"
         f" UNION SELECT session_id FROM {Invite._meta.db_table} WHERE player_id = %s AND state = %s"
         " AND (expires_at IS NULL OR expires_at > %s)"
-        f" UNION SELECT session_id FROM {Reservation._meta.db_table} WHERE player_id = %s AND expires_at > %s",
-        (player_id, player_id, InviteState.PENDING.value, at, player_id, at),
+        f" UNION SELECT session_id FROM {Reservation._meta.db_table} WHERE player_id = %s AND expires_at > %s"
     )
-    tied = Q(host_id=player_id) | Q(id__in=ties)
-    return Q(visibility=Visibility.PUBLIC) | tied if public else tied
+    params = (player_id, player_id, InviteState.PENDING.value, at, player_id, at)
+    if not public:
+        hosted = f"SELECT id FROM {GameSession._meta.db_table} WHERE host_id = %s UNION "
+        return Q(id__in=RawSQL(hosted + ties, (player_id, *params)))
+    return Q(visibility=Visibility.PUBLIC) | Q(host_id=player_id) | Q(id__in=RawSQL(ties, params))
 
 
 # Page 1 of GET /sessions sorted by any one member (filters.SORTABLE), in either direction,
@@ -213,18 +215,16 @@ class GameSession(models.Model):
             models.Index(fields=["status", "idle_deadline"], name="session_status_idle"),
             models.Index(fields=["visibility", "-date_created"], name="session_visibility_created"),
             *SORT_INDEXES,
-            # reads.count_visible: an index-only scan of each, holding what its filters read (status
-            # as of now; a private session's ties too). A row is in one of them: a write costs
-            # what the session_count_cover they replace did. Key columns: SQLite lacks INCLUDE.
-            models.Index(
-                fields=["status", "closes_at", "idle_deadline"],
-                condition=Q(visibility="public"),
-                name="session_count_public",
-            ),
-            models.Index(
-                fields=["status", "host", "id", "closes_at", "idle_deadline"],
-                condition=Q(visibility="private"),
-                name="session_count_private",
+            # reads.count_visible: an index-only scan of each, holding what the status filter
+            # reads (as of now); a caller's private sessions are a semi-join of a few ids instead.
+            # A row is in one of them: a write costs what session_count_cover (replaced) did.
+            *(
+                models.Index(
+                    fields=["status", "closes_at", "idle_deadline"],
+                    condition=Q(visibility=v),
+                    name=f"session_count_{v}",
+                )
+                for v in ("public", "private")
             ),
         ]
         constraints = [

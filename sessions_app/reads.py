@@ -196,10 +196,10 @@ def player_sessions_view(
 def count_visible(sessions: GameSessionQuerySet, user: Actor) -> int:
     """`sessions.visible_to(user).count()`, as one UNION ALL of two COUNT(*)s: the public and
     the private sessions (`visibility` has only those two values, session_visibility_valid, so
-    the parts are disjoint and add up to the whole). Each part names its visibility and reads
-    only what its own filter needs (a public session needs no tie to the caller), so
-    PostgreSQL answers it by an index-only scan of that visibility's partial index
-    (session_count_public, session_count_private)."""
+    the parts are disjoint and add up to the whole). The public part needs no tie to the
+    caller: PostgreSQL counts it by an index-only scan of session_count_public. The private
+    part is the few sessions the caller hosts or is tied to (a semi-join by id), or for
+    session:* every private one (an index-only scan of session_count_private)."""
     parts = [sessions.filter(visibility=Visibility.PUBLIC), sessions.filter(visibility=Visibility.PRIVATE)]
     if not user.has_perm(perm(SCOPE_ANY)):
         parts[1] = parts[1].filter(visibility_q(user.id, public=False))

@@ -30,6 +30,6 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='gamesession',
-            index=models.Index(condition=models.Q(('visibility', 'private')), fields=['status', 'host', 'id', 'closes_at', 'idle_deadline'], name='session_count_private'),
+            index=models.Index(condition=models.Q(('visibility', 'private')), fields=['status', 'closes_at', 'idle_deadline'], name='session_count_private'),
         ),
     ]
