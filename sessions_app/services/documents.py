@@ -217,7 +217,7 @@ def touch_player_views(times: dict[str, datetime]) -> None:
                 f"WHEN excluded.changed_at > {table}.changed_at THEN excluded.changed_at "
                 f"ELSE {table}.changed_at END, "
                 # Every touch moves the generation, even one that leaves changed_at as it was:
-                # it is what voids the ETag the row remembers (sessions_app.reads).
+                # it is what voids the view the row remembers (sessions_app.reads).
                 f"generation = {table}.generation + 1",
                 params,
             )
