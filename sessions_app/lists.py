@@ -50,7 +50,8 @@ def page_queryset(
         sessions = sessions.filter(visibility_q(player_id, now))
     if "status_now" in ordering or "-status_now" in ordering:
         sessions = sessions.with_effective_status(now)
-    return page_slice(sessions.order_by(*ordering).values(*columns), limit, skip)
+    # deferred: a deep skip steps over the page's keys alone (parse_sort's order is total).
+    return page_slice(sessions.order_by(*ordering).values(*columns), limit, skip, deferred=True)
 
 
 def session_page(

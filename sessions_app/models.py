@@ -107,21 +107,23 @@ def row_visible_to(user: Actor, row: dict[str, Any], now: datetime | None = None
     return Reservation.objects.active(now).filter(session_id=row["id"], player_id=user.id).exists()
 
 
-def visibility_q(player_id: int, now: datetime | None = None) -> Q:
-    """Public, hosted, or tied to the player by a membership, a pending unexpired invite or an
-    active reservation. The ties are one raw `IN (... UNION ...)` subquery: the list endpoint
-    builds this on every request, and three ORM Exists() cost more to compile than to run."""
+def visibility_q(player_id: int, now: datetime | None = None, *, public: bool = True) -> Q:
+    """Public, hosted, or tied by a membership, a pending unexpired invite or an active
+    reservation: the ties one raw UNION under an ORM `id IN` (which takes the table's alias),
+    cheaper to compile than three Exists(). `public=False`: what shows a private session, as
+    one `id IN` (hosted or tied) of a few ids: a semi-join, not a filter of each private row."""
     at = connection.ops.adapt_datetimefield_value(now or timezone.now())
-    ties = RawSQL(
-        f"{GameSession._meta.db_table}.id IN ("
+    ties = (
         f"SELECT session_id FROM {Membership._meta.db_table} WHERE player_id = %s"
         f" UNION SELECT session_id FROM {Invite._meta.db_table} WHERE player_id = %s AND state = %s"
         " AND (expires_at IS NULL OR expires_at > %s)"
-        f" UNION SELECT session_id FROM {Reservation._meta.db_table} WHERE player_id = %s AND expires_at > %s)",
-        (player_id, player_id, InviteState.PENDING.value, at, player_id, at),
-        output_field=models.BooleanField(),
+        f" UNION SELECT session_id FROM {Reservation._meta.db_table} WHERE player_id = %s AND expires_at > %s"
     )
-    return Q(visibility=Visibility.PUBLIC) | Q(host_id=player_id) | Q(ties)
+    params = (player_id, player_id, InviteState.PENDING.value, at, player_id, at)
+    if not public:
+        hosted = f"SELECT id FROM {GameSession._meta.db_table} WHERE host_id = %s UNION "
+        return Q(id__in=RawSQL(hosted + ties, (player_id, *params)))
+    return Q(visibility=Visibility.PUBLIC) | Q(host_id=player_id) | Q(id__in=RawSQL(ties, params))
 
 
 # Page 1 of GET /sessions sorted by any one member (filters.SORTABLE), in either direction,
@@ -143,8 +145,9 @@ _SORT_BOTH_WAYS = {
     "closes_at": "closes",
 }
 SORT_INDEXES = [
-    # Also serves date_created's range filters: it replaces that column's own index.
-    models.Index(fields=["-date_created", "uid"], name="session_sort_created"),
+    # Also serves date_created's range filters (it replaces that column's own index). With what
+    # the visibility rule reads, a deep skip's keys are an index-only scan (page_of, deferred).
+    models.Index(fields=["-date_created", "uid", "visibility", "host", "id"], name="session_sort_created"),
     models.Index(fields=["-date_modified", "uid"], name="session_sort_modified"),
     *(
         models.Index(fields=[f"{sign}{column}", "uid"], name=f"session_sort_{short}_{suffix}")
@@ -213,12 +216,16 @@ class GameSession(models.Model):
             models.Index(fields=["status", "idle_deadline"], name="session_status_idle"),
             models.Index(fields=["visibility", "-date_created"], name="session_visibility_created"),
             *SORT_INDEXES,
-            # /sessions/count reads only these columns (the visibility rule, the status as of
-            # now): an index-only scan of a narrow index instead of the wide rows. Key columns,
-            # not INCLUDE, which SQLite lacks (and warns about, W040).
-            models.Index(
-                fields=["status", "visibility", "host", "id", "closes_at", "idle_deadline"],
-                name="session_count_cover",
+            # reads.count_visible: an index-only scan of each, holding what the status filter
+            # reads (as of now); a caller's private sessions are a semi-join of a few ids instead.
+            # A row is in one of them: a write costs what session_count_cover (replaced) did.
+            *(
+                models.Index(
+                    fields=["status", "closes_at", "idle_deadline"],
+                    condition=Q(visibility=v),
+                    name=f"session_count_{v}",
+                )
+                for v in ("public", "private")
             ),
         ]
         constraints = [
@@ -388,10 +395,20 @@ class PlayerSessionsStamp(models.Model):
     that changes a player's view raises this stamp (`services.documents.touch_player_views`). Changes by
     time alone (an invite or reservation expiring, a session passing its deadline) are dated
     at read from the rows, and raise the stamp when a write records or deletes those rows.
-    Keyed by the player's uid, the name session documents use, so no lookup is needed."""
+    Keyed by the player's uid, the name session documents use, so no lookup is needed. It also
+    remembers the view last built (sessions_app.reads); `generation` moves on every raise, even
+    one that leaves `changed_at` as it was, and voids it."""
 
     player_uid = models.UUIDField("player UID", primary_key=True)
     changed_at = models.DateTimeField()
+    # db_default: touch_player_views inserts in raw SQL naming only the two columns above.
+    generation = models.BigIntegerField(default=0, db_default=0, editable=False)
+    # The view as last built: the generation it was built at, its ETag, its earliest future
+    # deadline, its body (JSON text: jsonb would reorder the keys).
+    view_generation = models.BigIntegerField(null=True, blank=True, editable=False)
+    view_etag = models.CharField("view ETag", max_length=64, blank=True, default="", db_default="", editable=False)
+    view_valid_until = models.DateTimeField(null=True, blank=True, editable=False)
+    view_body = models.TextField(blank=True, default="", db_default="", editable=False)
 
     class Meta:
         verbose_name = "player sessions stamp"

@@ -1,6 +1,7 @@
 """Named reads that compose several queries: a player's sessions view (seed 003), the read
-behind GET /players/{uuid}/sessions. Single-query reads with a name (visibility, effective
-status, due, pending, active) are QuerySet methods in models.py.
+behind GET /players/{uuid}/sessions, and the count of the sessions a caller may see (two
+counts in one query). Single-query reads with a name (visibility, effective status, due,
+pending, active) are QuerySet methods in models.py.
 
 The view shows the *live* sessions (open, in progress or closing) the player is a member of,
 is invited to (pending, unexpired) or holds an active reservation in, grouped by `type`.
@@ -14,30 +15,61 @@ moment an entry left the view by time alone (an invite or reservation expiring, 
 passing its deadline) that no write has recorded yet. The ETag is a digest of the whole
 body, so it changes exactly when the body does.
 
-Cost: four queries whatever the player holds (stamp, memberships, invites, reservations).
-Rows of live sessions only: a player's history in closed sessions is never read.
+The body changes only by a write (which moves the stamp's `generation`) or when time passes
+one of its entries' deadlines. So a built view is remembered on the stamp row: its body (as
+JSON text, keys in their order), its ETag, the generation it was built at and its earliest
+future deadline. While the generation has not moved and that deadline has not come, the
+remembered view is the view: the stamp row alone answers, 304 or 200.
+
+Cost: one query (the stamp) while the remembered view is current; else two whatever the
+player holds (the stamp; memberships, invites and reservations in one UNION ALL), and a
+third, an UPDATE remembering the view. Rows of live sessions only: a player's history in
+closed sessions is never read.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from django.db.models import Count, DateTimeField, F, IntegerField, UUIDField, Value
 from django.utils import timezone
 
 from sessions_project.times import iso
 
-from .models import LIVE_STATUSES, Invite, InviteState, Membership, PlayerSessionsStamp, Reservation
+from .models import (
+    LIVE_STATUSES,
+    SCOPE_ANY,
+    GameSessionQuerySet,
+    Invite,
+    InviteState,
+    Membership,
+    PlayerSessionsStamp,
+    Reservation,
+    Visibility,
+    perm,
+    visibility_q,
+)
+
+if TYPE_CHECKING:
+    from .permissions import Actor
 
 SESSION_COLUMNS = ("session__uid", "session__type", "session__closes_at", "session__idle_deadline")
+STAMP_COLUMNS = ("changed_at", "generation", "view_generation", "view_etag", "view_valid_until", "view_body")
+# The kinds of entry, in the order the view lists them (memberships, then invites, then places).
+MEMBER, INVITE, RESERVATION = 0, 1, 2
+ENTRY_COLUMNS = (*SESSION_COLUMNS, "kind", "expires", "inviting", "invite_state", "at", "row")
 
 
 @dataclass(frozen=True)
 class PlayerSessions:
-    body: dict[str, Any]
+    """The view and its ETag; `body` is None when the remembered ETag answered (not built)."""
+
+    body: dict[str, Any] | None
     etag: str
 
 
@@ -47,29 +79,61 @@ def _gone_at(now: datetime, *times: datetime | None) -> datetime | None:
     return min(passed) if passed else None
 
 
-def player_sessions_view(*, player_id: int, player_uid: Any, now: datetime | None = None) -> PlayerSessions:
-    """The view of one player (by id, and uid for its stamp) as of now, with its ETag."""
-    now = now or timezone.now()
-    # 1: the stamp (when a write last changed this view).
-    last_updated = (
-        PlayerSessionsStamp.objects.filter(player_uid=player_uid).values_list("changed_at", flat=True).first()
-    )
+def _entries(player_id: int) -> Any:
+    """The player's memberships, pending or expired invites and reservations in live sessions,
+    as one UNION ALL of rows shaped alike (ENTRY_COLUMNS); each part's own order is (at, row).
+    Expired invites (few: one per live session at most matters) only date their leaving."""
     live = {"player_id": player_id, "session__status__in": LIVE_STATUSES}
-    # 2: memberships, in joining order.
-    memberships = Membership.objects.filter(**live).order_by("joined_at", "id").values_list(*SESSION_COLUMNS)
-    # 3: pending invites (some may have expired by time), and expired ones: in a live session
-    # their expiresAt is when they left the view (few: one per live session at most matters).
-    invites = (
-        Invite.objects.filter(state__in=(InviteState.PENDING, InviteState.EXPIRED), **live)
-        .order_by("date_created", "id")
-        .values_list(*SESSION_COLUMNS, "expires_at", "inviting_player__uid", "state")
+    no_time = Value(None, output_field=DateTimeField())
+
+    def shaped(queryset: Any, kind: int, **columns: Any) -> Any:
+        defaults = {"expires": no_time, "inviting": Value(None, output_field=UUIDField()), "invite_state": Value("")}
+        return (
+            queryset.order_by()
+            .annotate(kind=Value(kind, output_field=IntegerField()), **{**defaults, **columns}, row=F("id"))
+            .values_list(*ENTRY_COLUMNS)
+        )
+
+    # Invites first: their columns carry every type, and the first part's decide how the
+    # union's values are converted (SQLite returns datetimes as text).
+    invites = shaped(
+        Invite.objects.filter(state__in=(InviteState.PENDING, InviteState.EXPIRED), **live),
+        INVITE,
+        expires=F("expires_at"),
+        inviting=F("inviting_player__uid"),
+        invite_state=F("state"),
+        at=F("date_created"),
     )
-    # 4: reservations (some may have expired and not yet been swept).
-    reservations = (
-        Reservation.objects.filter(**live).order_by("date_created", "id").values_list(*SESSION_COLUMNS, "expires_at")
+    memberships = shaped(Membership.objects.filter(**live), MEMBER, at=F("joined_at"))
+    reservations = shaped(
+        Reservation.objects.filter(**live), RESERVATION, expires=F("expires_at"), at=F("date_created")
     )
+    return invites.union(memberships, reservations, all=True)
+
+
+def player_sessions_view(
+    *,
+    player_id: int,
+    player_uid: Any,
+    now: datetime | None = None,
+    matches: Callable[[str], bool] | None = None,
+) -> PlayerSessions:
+    """The view of one player (by id, and uid for its stamp) as of now, with its ETag. With
+    `matches` (the caller's If-None-Match test), an ETag it accepts comes without a body
+    (None) when the remembered view, still current, has that ETag."""
+    now = now or timezone.now()
+    # 1: the stamp (when a write last changed this view), and the view it remembers.
+    stamp = next(iter(PlayerSessionsStamp.objects.filter(player_uid=player_uid).values_list(*STAMP_COLUMNS)), None)
+    if stamp is not None:
+        _, generation, view_generation, view_etag, remembered_until, view_body = stamp
+        if view_etag and view_generation == generation and (remembered_until is None or now < remembered_until):
+            if matches is not None and matches(view_etag):
+                return PlayerSessions(body=None, etag=view_etag)
+            return PlayerSessions(body=json.loads(view_body), etag=view_etag)
+    last_updated = stamp[0] if stamp is not None else None
 
     groups: dict[str, dict[str, Any]] = {}
+    valid_until: datetime | None = None  # the earliest deadline still to come
 
     def group(session_type: str) -> dict[str, Any]:
         if session_type not in groups:
@@ -82,7 +146,10 @@ def player_sessions_view(*, player_id: int, player_uid: Any, now: datetime | Non
         return groups[session_type]
 
     def shown(*deadlines: datetime | None) -> bool:
-        nonlocal last_updated
+        nonlocal last_updated, valid_until
+        for t in deadlines:
+            if t is not None and t > now and (valid_until is None or t < valid_until):
+                valid_until = t
         gone = _gone_at(now, *deadlines)
         if gone is None:
             return True
@@ -90,19 +157,21 @@ def player_sessions_view(*, player_id: int, player_uid: Any, now: datetime | Non
             last_updated = gone
         return False
 
-    for session_uid, session_type, closes_at, idle_deadline in memberships:
-        if shown(closes_at, idle_deadline):
-            group(session_type)["sessionIds"].append(str(session_uid))
-    for session_uid, session_type, closes_at, idle_deadline, expires_at, inviting_uid, state in invites:
-        if state == InviteState.EXPIRED:
-            shown(closes_at, idle_deadline, expires_at)  # only dates its leaving
+    # 2: every entry; each kind in its own order (memberships by joining, the others by creation).
+    rows = sorted(_entries(player_id), key=lambda r: (r[4], r[8], r[9]))
+    for session_uid, session_type, closes_at, idle_deadline, kind, expires_at, inviting_uid, state, _, _ in rows:
+        if kind == MEMBER:
+            if shown(closes_at, idle_deadline):
+                group(session_type)["sessionIds"].append(str(session_uid))
+        elif kind == INVITE:
+            if state == InviteState.EXPIRED:
+                shown(closes_at, idle_deadline, expires_at)  # only dates its leaving
+            elif shown(closes_at, idle_deadline, expires_at):
+                group(session_type)["pendingInvites"][str(session_uid)] = {
+                    "sessionId": str(session_uid),
+                    "invitingPlayerUuid": str(inviting_uid) if inviting_uid else None,
+                }
         elif shown(closes_at, idle_deadline, expires_at):
-            group(session_type)["pendingInvites"][str(session_uid)] = {
-                "sessionId": str(session_uid),
-                "invitingPlayerUuid": str(inviting_uid) if inviting_uid else None,
-            }
-    for session_uid, session_type, closes_at, idle_deadline, expires_at in reservations:
-        if shown(closes_at, idle_deadline, expires_at):
             group(session_type)["reservedSessions"].append(str(session_uid))
 
     body = {
@@ -110,4 +179,31 @@ def player_sessions_view(*, player_id: int, player_uid: Any, now: datetime | Non
         "lastUpdatedTimestamp": iso(last_updated),
     }
     digest = hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-    return PlayerSessions(body=body, etag=f'"{digest[:32]}"')
+    etag = f'"{digest[:32]}"'
+    if stamp is not None:
+        # 3: remember this view at the generation read *before* its rows, so a write landing
+        # since (which moved it) already voids what this stores. The WHERE only spares an
+        # UPDATE that could never answer, and a newer remembered view.
+        PlayerSessionsStamp.objects.filter(player_uid=player_uid, generation=stamp[1]).update(
+            view_generation=stamp[1],
+            view_etag=etag,
+            view_valid_until=valid_until,
+            view_body=json.dumps(body, separators=(",", ":")),
+        )
+    return PlayerSessions(body=body, etag=etag)
+
+
+def count_visible(sessions: GameSessionQuerySet, user: Actor) -> int:
+    """`sessions.visible_to(user).count()`, as one UNION ALL of two COUNT(*)s: the public and
+    the private sessions (`visibility` has only those two values, session_visibility_valid, so
+    the parts are disjoint and add up to the whole). The public part needs no tie to the
+    caller: PostgreSQL counts it by an index-only scan of session_count_public. The private
+    part is the few sessions the caller hosts or is tied to (a semi-join by id), or for
+    session:* every private one (an index-only scan of session_count_private)."""
+    parts = [sessions.filter(visibility=Visibility.PUBLIC), sessions.filter(visibility=Visibility.PRIVATE)]
+    if not user.has_perm(perm(SCOPE_ANY)):
+        parts[1] = parts[1].filter(visibility_q(user.id, public=False))
+    # values() of a constant, then Count: a COUNT(*) without GROUP BY (Django leaves constants
+    # out of it), so each part is exactly one row.
+    public, private = (q.order_by().values(all=Value(1)).annotate(n=Count("*")).values_list("n") for q in parts)
+    return sum(n for (n,) in public.union(private, all=True))

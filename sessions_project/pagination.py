@@ -46,14 +46,31 @@ def limit_skip(params: Mapping[str, str]) -> tuple[int, int]:
     return limit, skip
 
 
-def page_slice(queryset: QuerySet[Any, _Row], limit: int, skip: int) -> QuerySet[Any, _Row]:
-    """The queryset of one page: `limit` rows after `skip`."""
+# From this skip on, a deferred page (see page_slice) pays for its second scan of the page's rows.
+DEFERRED_FROM = 1000
+
+
+def page_slice(queryset: QuerySet[Any, _Row], limit: int, skip: int, *, deferred: bool = False) -> QuerySet[Any, _Row]:
+    """The queryset of one page: `limit` rows after `skip`.
+
+    `deferred` (for a deep skip): find the page's primary keys first, in a subquery ordered,
+    filtered and sliced as the queryset is, then read only those rows, in the queryset's
+    order. OFFSET must step over every skipped row: done over the page's keys alone,
+    PostgreSQL steps through an index that holds the order and what the filters read (an
+    index-only scan) instead of fetching each skipped row from the table. Same rows, same
+    order: the order must be total (the list's ends in its unique uid)."""
+    if deferred and skip >= DEFERRED_FROM:
+        keys = queryset.values("pk")[skip : skip + limit]
+        return queryset.filter(pk__in=keys)
     return queryset[skip : skip + limit]
 
 
-def page_of(queryset: QuerySet[Any, _Row] | Sequence[_Row], request: Request) -> list[_Row]:
-    """The rows of the page `?limit=` and `?skip=` ask for (one query for a queryset)."""
+def page_of(queryset: QuerySet[Any, _Row] | Sequence[_Row], request: Request, *, deferred: bool = False) -> list[_Row]:
+    """The rows of the page `?limit=` and `?skip=` ask for (one query for a queryset; see
+    page_slice for `deferred`)."""
     limit, skip = limit_skip(request.query_params)
+    if isinstance(queryset, QuerySet):
+        return list(page_slice(queryset, limit, skip, deferred=deferred))
     return list(queryset[skip : skip + limit])
 
 

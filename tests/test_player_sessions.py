@@ -448,6 +448,43 @@ def test_a_session_passing_its_closes_at_changes_the_view_at_that_moment(api, wo
     assert recorded["ETag"] == after["ETag"]
 
 
+def test_a_write_dated_before_the_stamp_still_changes_the_etag(api, world, clock):
+    """Writes need not land in time order (another worker's clock, a transaction that began
+    earlier): one dated before the stamp leaves lastUpdatedTimestamp where it was, and the view
+    it changes must not be answered 304 from the ETag remembered before it."""
+    first = view(api, world.player, world.player.uid)
+    assert view(api, world.player, world.player.uid, HTTP_IF_NONE_MATCH=first["ETag"]).status_code == 304
+    clock.advance(seconds=-60)  # before every write of the world fixture
+
+    assert api.as_(world.player).post(f"/api/v1/sessions/{world.open.uid}/join").status_code == 200
+    second = view(api, world.player, world.player.uid, HTTP_IF_NONE_MATCH=first["ETag"])
+
+    assert second.status_code == 200
+    assert second.json()["lastUpdatedTimestamp"] == first.json()["lastUpdatedTimestamp"]
+    assert str(world.open.uid) in second.json()["sessions"]["ranked"]["sessionIds"]
+
+
+def test_a_write_landing_while_the_view_is_built_is_not_remembered_as_unchanged(api, world, monkeypatch):
+    """The view read before a write commits must not be remembered as current after it."""
+    from sessions_app import reads
+
+    entries = reads._entries
+
+    def a_join_lands_after_the_rows_are_read(player_id):
+        rows = list(entries(player_id))
+        session_join(session_id=world.open.pk, actor=world.player)
+        return rows
+
+    with monkeypatch.context() as patched:
+        patched.setattr(reads, "_entries", a_join_lands_after_the_rows_are_read)
+        stale = reads.player_sessions_view(player_id=world.player.pk, player_uid=world.player.uid)
+
+    again = view(api, world.player, world.player.uid, HTTP_IF_NONE_MATCH=stale.etag)
+    assert again.status_code == 200
+    assert again["ETag"] != stale.etag
+    assert str(world.open.uid) in again.json()["sessions"]["ranked"]["sessionIds"]
+
+
 def test_if_none_match_takes_a_list_and_weak_forms(api, member):
     etag = view(api, member, member.uid)["ETag"]
     assert view(api, member, member.uid, HTTP_IF_NONE_MATCH=f'"other", W/{etag}').status_code == 304
@@ -469,11 +506,12 @@ def test_the_view_costs_the_same_queries_however_much_it_shows(
     view(api, member, member.uid)  # loads the caller's permissions once (cached on the object)
     view(api, game_server, member.uid)
 
-    # 1: the stamp, 2: memberships, 3: pending invites, 4: reservations (each with its session).
-    with django_assert_num_queries(4):
+    # 1: the stamp row, which remembers the view as the first read built it (nothing has
+    # changed since: no write moved its generation, no deadline of its entries has come).
+    with django_assert_num_queries(1):
         own = view(api, member, member.uid)
-    # The same four, after 1: the player's id from its uid.
-    with django_assert_num_queries(5):
+    # The same, after 1: the player's id from its uid.
+    with django_assert_num_queries(2):
         other = view(api, game_server, member.uid)
 
     assert own.json() == other.json()
@@ -483,6 +521,38 @@ def test_the_view_costs_the_same_queries_however_much_it_shows(
         each,
         each,
     )
+
+
+def test_an_unchanged_view_answers_304_from_the_stamp_row_alone(
+    api, host, member, game_server, make_session, django_assert_num_queries, clock
+):
+    session_join(session_id=make_session(host).pk, actor=member)
+    expires_at = clock.now + timedelta(seconds=60)
+    invite_create(session_id=make_session(host).pk, actor=host, player_uid=member.uid, expires_at=expires_at)
+    etag = view(api, member, member.uid)["ETag"]  # built, and remembered on the stamp row
+    view(api, game_server, member.uid)  # loads the caller's permissions once (cached on the object)
+
+    # 1: the stamp row: its generation has not moved, no deadline of the view has come and it
+    # remembers the ETag asked about. Nothing else is read.
+    with django_assert_num_queries(1):
+        own = view(api, member, member.uid, HTTP_IF_NONE_MATCH=etag)
+    # 1: the player's id from its uid (404 for no such player), 2: its stamp row.
+    with django_assert_num_queries(2):
+        other = view(api, game_server, member.uid, HTTP_IF_NONE_MATCH=etag)
+    assert (own.status_code, own["ETag"], other.status_code, other["ETag"]) == (304, etag, 304, etag)
+
+    clock.advance(seconds=61)  # the invite expires: time alone changes the view
+    # 1: the stamp row (the remembered view has passed its deadline), 2: memberships, invites
+    # and reservations in one UNION ALL, 3: the UPDATE remembering the view as it now is.
+    with django_assert_num_queries(3):
+        changed = view(api, member, member.uid, HTTP_IF_NONE_MATCH=etag)
+    assert changed.status_code == 200
+    # 1: the stamp row, for a 304 and for a 200 alike: the remembered body is the body built.
+    with django_assert_num_queries(1):
+        assert view(api, member, member.uid, HTTP_IF_NONE_MATCH=changed["ETag"]).status_code == 304
+    with django_assert_num_queries(1):
+        remembered = view(api, member, member.uid)
+    assert (remembered.status_code, remembered["ETag"], remembered.content) == (200, changed["ETag"], changed.content)
 
 
 # --- what the view ignores, and a kick from a reserved place ----------------------------------

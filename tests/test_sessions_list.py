@@ -15,6 +15,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 from players_app.authentication import player_claims
 from sessions_app.filters import SORTABLE
 from sessions_app.models import GameSession, Membership, SessionStatus
+from sessions_app.services.lifecycle import session_close
 from sessions_app.services.sessions import session_create
 
 from .factories import PlayerFactory
@@ -342,6 +343,54 @@ def test_bad_filter_values_are_400(api, host, path, query):
 
 def test_count_of_nothing_is_zero(api, host):
     assert api.as_(host).get(COUNT).json() == {"count": 0}
+
+
+DEEP_SORTS = [
+    "",
+    *(sort({member: direction}) for member in SORTABLE for direction in ("ASC", "DESC")),
+    sort({"type": "ASC", "dateModified": "DESC"}),
+]
+
+
+@pytest.mark.parametrize("persona", ["outsider", "member", "invitee", "game_server"])
+def test_a_deep_page_holds_the_rows_a_plain_offset_reads(
+    api, roster, request, monkeypatch, clock, host, member, make_session, persona
+):
+    """From pagination.DEFERRED_FROM on, a page's keys are found first and its rows read next:
+    for every sort, filter and caller, the same rows in the same order as a plain OFFSET."""
+    from sessions_project import pagination
+
+    for i in range(7):  # equal values in every sortable member but uid, so pages cut through ties
+        make_session(host, visibility="private" if i % 3 == 0 else "public", team_size=i % 2, name=f"s{i % 3}")
+        if i % 2:
+            clock.advance(seconds=1)
+    # closing, then past closesAt: the status as of now differs from the stored one
+    session_close(session_id=make_session(host).pk, actor=host, close_after=30)
+    clock.advance(seconds=60)
+    api.as_(request.getfixturevalue(persona))
+
+    for order in DEEP_SORTS:
+        for query in ("", "status=open", "visibility=private", f"user={member.uid}"):
+            for skip in (0, 2, 5):
+                url = f"{LIST}?limit=3&skip={skip}&{query}" + (f"&sort={order}" if order else "")
+                monkeypatch.setattr(pagination, "DEFERRED_FROM", 10**18)
+                plain = api.get(url)
+                monkeypatch.setattr(pagination, "DEFERRED_FROM", 0)
+                deferred = api.get(url)
+                assert (deferred.status_code, deferred.json()) == (plain.status_code, plain.json()), url
+
+
+@pytest.mark.parametrize("persona", ["outsider", "host", "member", "invitee", "game_server"])
+@pytest.mark.parametrize("query", ["", "status=open", "status=closed", "visibility=private", "visibility=public"])
+def test_the_count_is_the_length_of_the_whole_list(api, roster, request, clock, host, make_session, persona, query):
+    """/sessions/count counts public and private sessions apart: the sum is what the list shows."""
+    session_close(session_id=make_session(host).pk, actor=host, close_after=30)
+    session_close(session_id=make_session(host, visibility="private").pk, actor=host, close_after=30)
+    clock.advance(seconds=60)  # both read as closed now, though still stored as closing
+    api.as_(request.getfixturevalue(persona))
+
+    listed = uids(api.get(f"{LIST}?limit=1000&{query}"))
+    assert api.get(f"{COUNT}?{query}").json() == {"count": len(listed)}
 
 
 # --- the query budget -----------------------------------------------------------------------

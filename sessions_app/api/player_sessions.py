@@ -104,8 +104,10 @@ class PlayerSessionsView(DeclaredQueryParametersMixin, APIView):
             if found is None:
                 raise NotFound("No such player.", code="player_not_found")
             player_id = found
-        view = player_sessions_view(player_id=player_id, player_uid=target)
+        header = request.headers.get("If-None-Match")
+        matches = (lambda etag: etag_matches(header, etag)) if header else None
+        view = player_sessions_view(player_id=player_id, player_uid=target, matches=matches)
         headers = {"ETag": view.etag}
-        if etag_matches(request.headers.get("If-None-Match"), view.etag):
+        if view.body is None or etag_matches(header, view.etag):
             return Response(status=status.HTTP_304_NOT_MODIFIED, headers=headers)
         return Response(view.body, headers=headers)

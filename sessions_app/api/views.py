@@ -35,6 +35,7 @@ from sessions_app import permissions
 from sessions_app.filters import GameSessionFilterSet, parse_sort
 from sessions_app.lists import session_page
 from sessions_app.models import GameSession, GameSessionQuerySet, row_visible_to
+from sessions_app.reads import count_visible
 from sessions_app.services import lifecycle, membership, sessions
 from sessions_project.conditional import if_none_match_hits
 from sessions_project.errors import InvalidInput, NotFound, field_error
@@ -198,13 +199,18 @@ class SessionViewSet(DeclaredQueryParametersMixin, viewsets.GenericViewSet[GameS
             if "status_now" in ordering or "-status_now" in ordering:
                 queryset = queryset.with_effective_status()
             queryset = queryset.order_by(*ordering)
-            page = page_of(queryset.values(*DOCUMENT_COLUMNS), request)
+            # deferred: a deep skip steps over the page's keys alone (parse_sort's order is total).
+            page = page_of(queryset.values(*DOCUMENT_COLUMNS), request, deferred=True)
         return Response([session_document(row, now) for row in page])
 
     @extend_schema(operation_id="sessions_count", responses={200: SessionCountSerializer, **error_responses(400)})
     def count(self, request: Request) -> Response:
         """How many sessions the list would hold, with the same filters."""
-        return Response({"count": self.filter_queryset(self.get_queryset()).count()})
+        # The filters apply to every session; count_visible applies the caller's visibility
+        # itself, per visibility (what get_queryset's visible_to does, split for the indexes).
+        sessions = self.filter_queryset(GameSession.objects.all())
+        assert isinstance(sessions, GameSessionQuerySet)
+        return Response({"count": count_visible(sessions, caller(request))})
 
     @extend_schema(
         operation_id="sessions_create",

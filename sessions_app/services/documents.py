@@ -259,7 +259,10 @@ def touch_player_views(times: dict[str, datetime]) -> None:
                 f"INSERT INTO {table} (player_uid, changed_at) VALUES {', '.join(['(%s, %s)'] * len(batch))} "
                 f"ON CONFLICT (player_uid) DO UPDATE SET changed_at = CASE "
                 f"WHEN excluded.changed_at > {table}.changed_at THEN excluded.changed_at "
-                f"ELSE {table}.changed_at END",
+                f"ELSE {table}.changed_at END, "
+                # Every touch moves the generation, even one that leaves changed_at as it was:
+                # it is what voids the view the row remembers (sessions_app.reads).
+                f"generation = {table}.generation + 1",
                 params,
             )
 
