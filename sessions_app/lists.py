@@ -1,4 +1,5 @@
-"""The session list's page (GET /sessions without filters), as a prepared read.
+"""The session list's page and count (GET /sessions and /sessions/count without filters),
+as prepared reads.
 
 A page of the list is the same query for every caller and moment but for two parameters,
 the caller's id (in the visibility rule) and `now` (the rule's expiry checks, and the status
@@ -24,6 +25,7 @@ from sessions_project.prepared import Parameter, PreparedRows
 
 from .models import SCOPE_ANY, GameSession, perm, visibility_q
 from .permissions import Actor
+from .reads import visible_count_parts
 
 SHAPES_KEPT = 256
 # JSON columns a list answers as they are stored (see PreparedRows' raw_json): a list reads
@@ -69,6 +71,23 @@ def session_page(
         else:
             _shapes.move_to_end(key)
     return prepared.rows(user.id, now)
+
+
+def session_count(user: Actor, *, now: datetime) -> int:
+    """GET /sessions/count without filters (reads.count_visible), through a prepared read."""
+    every_session = user.has_perm(perm(SCOPE_ANY))
+    prepared = _COUNTS[every_session]
+    return sum(row["n"] for row in prepared.rows(user.id, now))
+
+
+def _prepare_count(every_session: bool) -> PreparedRows:
+    def build(player_id: int, now: datetime) -> QuerySet[GameSession, dict[str, Any]]:
+        return visible_count_parts(GameSession.objects.all(), None if every_session else player_id, now)
+
+    return PreparedRows(build, _PLAYER, _NOW)
+
+
+_COUNTS = {every_session: _prepare_count(every_session) for every_session in (False, True)}
 
 
 def _prepare(

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from django.db.models import Count, DateTimeField, F, IntegerField, UUIDField, Value
+from django.db.models import Count, DateTimeField, F, IntegerField, QuerySet, UUIDField, Value
 from django.utils import timezone
 
 from sessions_project.times import iso
@@ -200,10 +200,18 @@ def count_visible(sessions: GameSessionQuerySet, user: Actor) -> int:
     caller: PostgreSQL counts it by an index-only scan of session_count_public. The private
     part is the few sessions the caller hosts or is tied to (a semi-join by id), or for
     session:* every private one (an index-only scan of session_count_private)."""
+    player_id = None if user.has_perm(perm(SCOPE_ANY)) else user.id
+    return sum(row["n"] for row in visible_count_parts(sessions, player_id, timezone.now()))
+
+
+def visible_count_parts(
+    sessions: GameSessionQuerySet, player_id: int | None, now: datetime
+) -> QuerySet[Any, Any]:
+    """The two counts of count_visible (rows of `n`), for `player_id` (None: every session)."""
     parts = [sessions.filter(visibility=Visibility.PUBLIC), sessions.filter(visibility=Visibility.PRIVATE)]
-    if not user.has_perm(perm(SCOPE_ANY)):
-        parts[1] = parts[1].filter(visibility_q(user.id, public=False))
+    if player_id is not None:
+        parts[1] = parts[1].filter(visibility_q(player_id, now, public=False))
     # values() of a constant, then Count: a COUNT(*) without GROUP BY (Django leaves constants
     # out of it), so each part is exactly one row.
-    public, private = (q.order_by().values(all=Value(1)).annotate(n=Count("*")).values_list("n") for q in parts)
-    return sum(n for (n,) in public.union(private, all=True))
+    public, private = (q.order_by().values(all=Value(1)).annotate(n=Count("*")).values("n") for q in parts)
+    return public.union(private, all=True)

@@ -28,6 +28,7 @@ from sessions_project.jsonfield import JSONField
 from sessions_project.prepared import Parameter, PreparedRows
 from sessions_project.renderers import OrjsonRenderer
 
+from .conftest import as_token
 from .factories import PlayerFactory
 
 RENDERED_VALUES = [
@@ -191,3 +192,23 @@ def test_timestamps_from_postgresql_are_utc_datetimes_read_by_the_c_loader(make_
     assert loader.__name__ == "UTCTimestamptzLoader"
     assert read == made.date_created
     assert read.tzinfo is UTC
+
+
+@pytest.mark.django_db
+def test_count_without_filters_counts_what_the_filtered_path_counts_for_every_caller(
+    make_session, host, member, outsider, game_server, api, django_assert_num_queries
+):
+    from sessions_app.services.invites import invite_create
+
+    make_session(host)
+    private = make_session(host, visibility="private")
+    make_session(member, visibility="private")
+    invite_create(session_id=private.pk, actor=host, player_uid=str(outsider.uid))
+
+    for player in (host, member, outsider, game_server):
+        api.force_authenticate(user=as_token(player))  # as production: scopes from the token
+        with django_assert_num_queries(1):  # the public and private counts, one UNION ALL
+            prepared = api.get("/api/v1/sessions/count").json()["count"]
+        through_filters = api.get("/api/v1/sessions/count?workspaceId=").json()["count"]  # the ORM path
+        listed = len(api.get("/api/v1/sessions?limit=1000").json())
+        assert prepared == through_filters == listed, player.username

@@ -33,7 +33,7 @@ from rest_framework.response import Response
 from players_app.authentication import caller
 from sessions_app import permissions
 from sessions_app.filters import GameSessionFilterSet, parse_sort
-from sessions_app.lists import session_page
+from sessions_app.lists import session_count, session_page
 from sessions_app.models import GameSession, GameSessionQuerySet, row_visible_to
 from sessions_app.reads import count_visible
 from sessions_app.services import lifecycle, membership, sessions
@@ -206,6 +206,8 @@ class SessionViewSet(DeclaredQueryParametersMixin, viewsets.GenericViewSet[GameS
     @extend_schema(operation_id="sessions_count", responses={200: SessionCountSerializer, **error_responses(400)})
     def count(self, request: Request) -> Response:
         """How many sessions the list would hold, with the same filters."""
+        if FILTER_NAMES.isdisjoint(request.query_params):
+            return Response({"count": session_count(caller(request), now=timezone.now())})  # prepared
         # The filters apply to every session; count_visible applies the caller's visibility
         # itself, per visibility (what get_queryset's visible_to does, split for the indexes).
         sessions = self.filter_queryset(GameSession.objects.all())
