@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, TypedDict
 
 from django.apps import apps
+from django.conf import settings
 from django.db import connection, models, transaction
 from django.db.models import Avg, Count, F, FloatField, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.fields.reverse_related import ForeignObjectRel
@@ -25,10 +26,20 @@ from django.db.models.functions import Cast, Coalesce
 from django.utils import timezone
 
 from sessions_project.errors import Conflict
+from sessions_project.times import iso
 
 from .. import permissions
-from ..models import LIVE_STATUSES, GameSession, Invite, Membership, Reservation, SessionStatus
-from . import documents
+from ..models import (
+    LIVE_STATUSES,
+    EventType,
+    GameSession,
+    Invite,
+    Membership,
+    Reservation,
+    SessionEvent,
+    SessionStatus,
+)
+from . import documents, events
 
 if TYPE_CHECKING:
     from ..permissions import Actor
@@ -91,6 +102,9 @@ def session_close(*, session_id: int, actor: Actor | None, close_after: int) -> 
         session.status = S.CLOSED
         session.closed_at = now
         documents.session_commit(session, now=now, fields={"status", "closed_at"})
+        events.record_one(
+            session, EventType.SESSION_CLOSED, actor=actor, at=now, data={"reason": "close", "closedAt": iso(now)}
+        )
         return session
     check_transition(session.status, S.CLOSING, "close")
     closes_at = now + timedelta(seconds=close_after)
@@ -99,6 +113,7 @@ def session_close(*, session_id: int, actor: Actor | None, close_after: int) -> 
     session.status = S.CLOSING
     session.closes_at = closes_at
     documents.session_commit(session, now=now, fields={"status", "closes_at"})
+    events.record_one(session, EventType.SESSION_CLOSING, actor=actor, at=now, data={"closesAt": iso(closes_at)})
     return session
 
 
@@ -238,6 +253,25 @@ def sessions_purge(
             progress(deleted_sessions)
         if len(pks) < batch_size:
             return counts
+
+
+def events_purge(*, now: datetime | None = None, dry_run: bool = False, batch_size: int = 5000) -> int:
+    """Delete the session events older than EVENT_RETENTION_DAYS (whether their session is live,
+    closed or gone), `batch_size` per statement; returns how many were (or would be) deleted."""
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1")
+    cutoff = (now or timezone.now()) - timedelta(days=settings.EVENT_RETENTION_DAYS)
+    old = SessionEvent.objects.filter(at__lt=cutoff)
+    if dry_run:
+        return old.count()
+    deleted = 0
+    while True:
+        # By id, oldest first (ids grow with time): short statements, none holding many locks.
+        pks = list(old.order_by("id").values_list("id", flat=True)[:batch_size])
+        if pks:
+            deleted += SessionEvent.objects.filter(pk__in=pks).delete()[0]
+        if len(pks) < batch_size:
+            return deleted
 
 
 def _model_by_label(label: str) -> type[models.Model] | None:
