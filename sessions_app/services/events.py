@@ -16,7 +16,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from django.utils import timezone
 
@@ -104,7 +104,7 @@ def build(
         payload = {"playerUid": text_uid(player_uid), **payload}
     return SessionEvent(
         type=type,
-        session_uid=_uid(session_uid),
+        session_uid=uuid.UUID(str(session_uid)),
         version=version,
         actor_uid=None if actor is None else _uid(actor.uid),
         player_uid=_uid(player_uid),
@@ -155,3 +155,65 @@ def session_changes(session: GameSession, fields: Iterable[str], host_uid: Any =
         else:
             changes[key] = getattr(session, name)
     return dict(sorted(changes.items()))
+
+
+def removal_events(
+    session: GameSession,
+    actor: Actor,
+    kind: EventType,
+    player_uid: str,
+    changed: set[str],
+    previous_host_uid: Any,
+    host_uid: Any,
+    now: datetime,
+) -> list[SessionEvent]:
+    """A leave's or kick's events, after its commit: the member's, then the host hand-over
+    or the close the removal made (`changed`: "host", "status")."""
+    made = [event(session, kind, actor=actor, at=now, player_uid=player_uid)]
+    if "host" in changed:
+        made.append(
+            event(
+                session,
+                EventType.HOST_CHANGED,
+                actor=actor,
+                at=now,
+                data={
+                    "previousHostUid": text_uid(previous_host_uid),
+                    "hostUid": text_uid(host_uid),
+                },
+            )
+        )
+    if "status" in changed:
+        made.append(
+            event(
+                session,
+                EventType.SESSION_CLOSED,
+                actor=actor,
+                at=now,
+                data={"reason": "empty", "closedAt": iso(session.closed_at)},
+            )
+        )
+    return made
+
+
+class TeamMove(NamedTuple):
+    """A member's change of team (`team` None: no team), for its `member.moved` event."""
+
+    player_uid: Any
+    previous_team: int | None
+    team: int | None
+
+
+def move_events(session: GameSession, actor: Actor, moves: list[TeamMove], now: datetime) -> list[SessionEvent]:
+    """`member.moved` for each move, after the commit (they carry the new version)."""
+    return [
+        event(
+            session,
+            EventType.MEMBER_MOVED,
+            actor=actor,
+            at=now,
+            player_uid=move.player_uid,
+            data={"team": move.team, "previousTeam": move.previous_team},
+        )
+        for move in moves
+    ]

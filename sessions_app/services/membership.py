@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import uuid
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, NamedTuple, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from django.conf import settings
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
@@ -24,7 +24,6 @@ from django.db.models import Count, Q, Subquery
 from django.utils import timezone
 
 from sessions_project.errors import Conflict, Forbidden, InvalidInput, NotFound, TooManyRequests, field_error
-from sessions_project.times import iso
 
 from .. import permissions
 from ..models import (
@@ -253,44 +252,6 @@ def _add_member(
     events.record(made)
 
 
-def removal_events(
-    session: GameSession,
-    actor: Actor,
-    kind: EventType,
-    player_uid: str,
-    changed: set[str],
-    host_uid: Any,
-    now: datetime,
-) -> list[SessionEvent]:
-    """A leave's or kick's events, after its commit: the member's, then the host hand-over
-    or the close that `_remove_member` made (`changed`, `host_uid`)."""
-    made = [events.event(session, kind, actor=actor, at=now, player_uid=player_uid)]
-    if "host" in changed:
-        made.append(
-            events.event(
-                session,
-                EventType.HOST_CHANGED,
-                actor=actor,
-                at=now,
-                data={
-                    "previousHostUid": events.text_uid(documents.locked_host_uid(session)),
-                    "hostUid": events.text_uid(host_uid),
-                },
-            )
-        )
-    if "status" in changed:
-        made.append(
-            events.event(
-                session,
-                EventType.SESSION_CLOSED,
-                actor=actor,
-                at=now,
-                data={"reason": "empty", "closedAt": iso(session.closed_at)},
-            )
-        )
-    return made
-
-
 def _remove_member(session: GameSession, player_id: int, player_uid: str, now: datetime) -> tuple[set[str], Any]:
     """Take a player out of `users` and its team (the table, and the rendered columns in
     memory: callers take `before` first); hand the host over to the earliest member left, or
@@ -346,7 +307,18 @@ def session_leave(
         before = (set(session.users_doc), documents.invited_uids(session.invites_doc, now))
         changed, host_uid = _remove_member(session, actor.id, player_uid, now)
         documents.session_commit(session, now=now, fields=changed, before=before, render=False)
-        events.record(removal_events(session, actor, EventType.MEMBER_LEFT, player_uid, changed, host_uid, now))
+        events.record(
+            events.removal_events(
+                session,
+                actor,
+                EventType.MEMBER_LEFT,
+                player_uid,
+                changed,
+                documents.locked_host_uid(session),
+                host_uid,
+                now,
+            )
+        )
         documents.vouch(session, host_uid)
         return session
 
@@ -386,7 +358,7 @@ def _choose_team(session: GameSession, teams: list[tuple[int, int]], requested: 
     return min(room, key=lambda t: (t[1], t[0]))[0]
 
 
-def resize_teams(session: GameSession, num_teams: int, team_size: int, now: datetime) -> list[TeamMove]:
+def resize_teams(session: GameSession, num_teams: int, team_size: int, now: datetime) -> list[events.TeamMove]:
     """Add or remove teams for new numTeams/teamSize; 409 if members and active reservations
     would no longer fit. Players keep their team where it still exists and has room; the
     others move to the smallest teams. Returns the moves (for their `member.moved` events)."""
@@ -413,7 +385,7 @@ def resize_teams(session: GameSession, num_teams: int, team_size: int, now: date
             counts[kept] += 1
         else:
             homeless.append(member)
-    moves: list[TeamMove] = []
+    moves: list[events.TeamMove] = []
     for member in homeless:
         previous = member.team.index if member.team_id and member.team else None
         new_index: int | None = None
@@ -425,7 +397,7 @@ def resize_teams(session: GameSession, num_teams: int, team_size: int, now: date
             member.team = None
         member.save(update_fields=["team"])
         if new_index != previous:
-            moves.append(TeamMove(member.player.uid, previous, new_index))
+            moves.append(events.TeamMove(member.player.uid, previous, new_index))
     return moves
 
 
@@ -458,31 +430,8 @@ def session_move_to_team(*, session_id: int, actor: Actor, index: int, player_ui
     membership.save(update_fields=["team"])
     documents.session_commit(session, now=now)
     moved_uid = actor.uid if player_id == actor.id else player_uid
-    events.record(move_events(session, actor, [TeamMove(moved_uid, previous, index)], now))
+    events.record(events.move_events(session, actor, [events.TeamMove(moved_uid, previous, index)], now))
     return session
-
-
-class TeamMove(NamedTuple):
-    """A member's change of team (`team` None: no team), for its `member.moved` event."""
-
-    player_uid: Any
-    previous_team: int | None
-    team: int | None
-
-
-def move_events(session: GameSession, actor: Actor, moves: list[TeamMove], now: datetime) -> list[SessionEvent]:
-    """`member.moved` for each move, after the commit (they carry the new version)."""
-    return [
-        events.event(
-            session,
-            EventType.MEMBER_MOVED,
-            actor=actor,
-            at=now,
-            player_uid=move.player_uid,
-            data={"team": move.team, "previousTeam": move.previous_team},
-        )
-        for move in moves
-    ]
 
 
 @transaction.atomic
@@ -519,7 +468,16 @@ def session_kick(*, session_id: int, actor: Actor, player_uid: Any) -> GameSessi
         documents.session_commit(session, now=now, fields=changed, before=before)  # re-rendered
     made: list[SessionEvent] = []
     if is_member:
-        made += removal_events(session, actor, EventType.MEMBER_KICKED, player_uid, changed, host_uid, now)
+        made += events.removal_events(
+            session,
+            actor,
+            EventType.MEMBER_KICKED,
+            player_uid,
+            changed,
+            documents.locked_host_uid(session),
+            host_uid,
+            now,
+        )
     if invites:
         # (One pending invite at most: Invite's constraint.)
         made.append(events.event(session, EventType.INVITE_REVOKED, actor=actor, at=now, player_uid=player_uid))

@@ -160,16 +160,9 @@ def score_submit(
     # Playing is activity: the idle deadline moves back, as with a heartbeat (version stays).
     documents.refresh_idle_deadline(session, now)
     session.save(update_fields=["last_activity_at", "idle_deadline"])
-    score_player_uid = actor.uid if player_id == actor.id else player_uid
-    events.record_one(
-        session,
-        EventType.SCORE_SUBMITTED,
-        actor=actor,
-        at=now,
-        version=None,
-        player_uid=score_player_uid,
-        data={"scoreId": score.pk, "chart": chart_id, "value": json_number(score.value)},
-    )
+    uid = actor.uid if player_id == actor.id else player_uid
+    data = {"scoreId": score.pk, "chart": chart_id, "value": json_number(score.value)}
+    events.record_one(session, EventType.SCORE_SUBMITTED, actor=actor, at=now, version=None, player_uid=uid, data=data)
     return score
 
 
@@ -393,13 +386,8 @@ def _imported_session_create(actor: Actor, first: datetime, last: datetime) -> G
     session.is_imported = True
     session.save(update_fields=["status", "date_created", "closed_at", "is_imported"])
     # Made closed: its close is recorded too (the status change does not move `version`).
-    events.record_one(
-        session,
-        EventType.SESSION_CLOSED,
-        actor=actor,
-        version=None,
-        data={"reason": "imported", "closedAt": iso(last)},
-    )
+    data = {"reason": "imported", "closedAt": iso(last)}
+    events.record_one(session, EventType.SESSION_CLOSED, actor=actor, version=None, data=data)
     return session
 
 

@@ -299,7 +299,7 @@ def session_update(
 
     num_teams = values.get("num_teams", session.num_teams)
     team_size = values.get("team_size", session.team_size)
-    moves: list[membership.TeamMove] = []
+    moves: list[events.TeamMove] = []
     if (num_teams, team_size) != (session.num_teams, session.team_size):
         moves = membership.resize_teams(session, num_teams, team_size, now)
         session.num_teams, session.team_size = num_teams, team_size
@@ -337,7 +337,7 @@ def _update_events(
     actor: Actor,
     changed: set[str],
     host_uid: Any,
-    moves: list[membership.TeamMove],
+    moves: list[events.TeamMove],
     invite_changes: list[invites.InviteChange],
     now: datetime,
 ) -> list[SessionEvent]:
@@ -360,7 +360,7 @@ def _update_events(
                 },
             )
         )
-    made += membership.move_events(session, actor, moves, now)
+    made += events.move_events(session, actor, moves, now)
     made += invites.invite_events(session, actor, invite_changes, now)
     if "status" in changed and session.status == S.CLOSED:
         made.append(
