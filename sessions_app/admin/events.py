@@ -60,6 +60,7 @@ class SessionEventAdmin(UidSearchMixin, ReadOnlyMixin, admin.ModelAdmin):
     list_select_related = ()
     show_full_result_count = False
     ordering = ("-id",)
+    date_hierarchy = "at"
     readonly_fields = (
         "id",
         "type",
