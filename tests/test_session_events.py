@@ -169,10 +169,14 @@ def test_a_change_rolled_back_after_it_was_made_leaves_no_event(host, member, ma
     session = make_session(host)
     mark = last_id()
 
-    with pytest.raises(RuntimeError), transaction.atomic():
-        membership.session_join(session_id=session.pk, actor=member)
-        assert types_after(session, mark) == ["member.joined"]
-        raise RuntimeError("the caller's transaction fails after the join")
+    def join_then_fail():
+        with transaction.atomic():
+            membership.session_join(session_id=session.pk, actor=member)
+            assert types_after(session, mark) == ["member.joined"]
+            raise RuntimeError("the caller's transaction fails after the join")
+
+    with pytest.raises(RuntimeError):
+        join_then_fail()
 
     assert types_after(session, mark) == []
 
@@ -291,7 +295,8 @@ def test_reservations_record_created_and_cancelled_without_a_version(host, membe
     invites.reservation_cancel(reservation_id=reservation.pk, session_id=session.pk, actor=member)
 
     created, cancelled = only(session, "reservation.created"), only(session, "reservation.cancelled")
-    assert created.version is None and cancelled.version is None
+    assert created.version is None
+    assert cancelled.version is None
     assert created.data["reservationId"] == cancelled.data["reservationId"] == reservation.pk
     assert cancelled.actor_uid == member.uid
 
@@ -400,4 +405,5 @@ def test_every_event_id_is_above_the_ones_before_it(host, member, make_session):
     membership.session_leave(session_id=session.pk, actor=member)
 
     ids = [e.id for e in events_of(session)]
-    assert ids == sorted(ids) and len(set(ids)) == 3
+    assert ids == sorted(ids)
+    assert len(set(ids)) == 3
