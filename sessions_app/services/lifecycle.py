@@ -1,7 +1,7 @@
 """A session's life over time: the status transitions (`TRANSITIONS`), closing (now or after
 a grace period), heartbeats, the sweeper that records due time-driven closes, and the
-operators' workflows over many sessions: purging closed ones and counting what is there
-(`purge_sessions`, `session_stats` and `close_due_sessions` commands).
+operators' workflows over many sessions: purging closed ones and old events, and counting
+what is there (`purge_sessions`, `session_stats` and `close_due_sessions` commands).
 
 Lock order: close and heartbeat lock the session row (`documents.lock_session`), then raise
 the players' view stamps (a heartbeat only when it settles a due close). The sweeper and
