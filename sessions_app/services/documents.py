@@ -42,6 +42,7 @@ from ..models import (
     Membership,
     PlayerSessionsStamp,
     Reservation,
+    SessionEvent,
     SessionStatus,
     Team,
     Visibility,
@@ -123,10 +124,16 @@ def players_by_uid(values: Iterable[Any], field: str) -> list[Player]:
     return list(players.values())
 
 
-def settle(session: GameSession, now: datetime, touches: dict[str, datetime] | None = None) -> bool:
-    """Record a time-driven close that is due (not a write: `version` does not move).
-    Its entries left the players' views at the deadline: their stamps are raised to it, or
-    gathered in `touches` for the caller to write once (see touch_player_views)."""
+def settle(
+    session: GameSession,
+    now: datetime,
+    touches: dict[str, datetime] | None = None,
+    made: list[SessionEvent] | None = None,
+) -> bool:
+    """Record a time-driven close that is due (not a write: `version` does not move), with
+    its `session.closed` event by the system (or gathered in `made`, for the caller to write
+    with the batch's). Its entries left the players' views at the deadline: their stamps are
+    raised to it, or gathered in `touches` for the caller to write once (touch_player_views)."""
     due = session.due_at()
     if session.status in LIVE_STATUSES and due is not None and due <= now:
         leaving = leaving_times([session], now)
@@ -139,14 +146,12 @@ def settle(session: GameSession, now: datetime, touches: dict[str, datetime] | N
         session.closed_at = due
         session.save(update_fields=["status", "closed_at"])
         reason = "closesAt" if session.closes_at is not None and session.closes_at <= now else "idle"
-        events.record_one(
-            session,
-            EventType.SESSION_CLOSED,
-            actor=None,
-            at=now,
-            version=None,
-            data={"reason": reason, "closedAt": iso(due)},
-        )
+        data = {"reason": reason, "closedAt": iso(due)}
+        closed = events.event(session, EventType.SESSION_CLOSED, actor=None, at=now, version=None, data=data)
+        if made is None:
+            events.record([closed])
+        else:
+            made.append(closed)
         return True
     return False
 
