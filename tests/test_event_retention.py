@@ -113,3 +113,24 @@ def test_a_sessions_page_shows_its_latest_events_newest_first_and_links_to_all(
     assert page.count("<td>member.left</td>") + page.count("<td>member.joined</td>") == LATEST_EVENTS
     assert "<td>session.created</td>" not in page  # the oldest is past the latest 50
     assert page.index("<td>member.left</td>") < page.index("<td>member.joined</td>")
+
+
+def test_the_event_list_costs_the_same_queries_for_100_and_1000_events(admin_client, host, make_session, monkeypatch):
+    from django.contrib import admin
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    session = make_session(host)
+    model_admin = admin.site._registry[SessionEvent]
+
+    def count(rows: int) -> int:
+        SessionEvent.objects.bulk_create(
+            SessionEvent(type="score.submitted", session_uid=session.uid, data={"n": i})
+            for i in range(rows - SessionEvent.objects.count())
+        )
+        monkeypatch.setattr(model_admin, "list_per_page", rows)
+        with CaptureQueriesContext(connection) as ctx:
+            assert admin_client.get(EVENTS).status_code == 200
+        return len(ctx.captured_queries)
+
+    assert count(100) == count(1000)
