@@ -349,7 +349,7 @@ def drop_reservations(
             raise_time(times, player_uid, left)
     touch_player_views(times)
     deleted = _delete_returning_ids(Reservation, [row[5] for row in rows])
-    made: list[Any] = []
+    made: list[SessionEvent] = []
     active = 0
     for player_uid, expires_at, _, _, _, pk, session_uid, visibility in rows:
         if pk not in deleted:
@@ -381,8 +381,9 @@ def _delete_returning_ids(model: type[Model], pks: list[int]) -> set[int]:
     if not pks:
         return set()
     table = connection.ops.quote_name(model._meta.db_table)
+    pk = connection.ops.quote_name(model._meta.pk.get_attname_column()[1])
     with connection.cursor() as cursor:
-        cursor.execute(f"DELETE FROM {table} WHERE id IN ({', '.join(['%s'] * len(pks))}) RETURNING id", pks)
+        cursor.execute(f"DELETE FROM {table} WHERE {pk} IN ({', '.join(['%s'] * len(pks))}) RETURNING {pk}", pks)
         return {row[0] for row in cursor.fetchall()}
 
 

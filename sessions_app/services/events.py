@@ -27,8 +27,6 @@ from ..models import RESTRICTED_PREFIXES, EventType, GameSession, SessionEvent, 
 if TYPE_CHECKING:
     from ..permissions import Actor
 
-E = EventType
-
 # The session members `session.updated` reports under `changes`, by model field: the API's
 # names. A password shows only as whether there is one (`hasPassword`).
 CHANGE_NAMES = {
