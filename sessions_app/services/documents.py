@@ -381,7 +381,7 @@ def _delete_returning_ids(model: type[Model], pks: list[int]) -> set[int]:
     if not pks:
         return set()
     table = connection.ops.quote_name(model._meta.db_table)
-    pk = connection.ops.quote_name(model._meta.pk.get_attname_column()[1])
+    pk = connection.ops.quote_name(str(model._meta.pk.column))
     with connection.cursor() as cursor:
         cursor.execute(f"DELETE FROM {table} WHERE {pk} IN ({', '.join(['%s'] * len(pks))}) RETURNING {pk}", pks)
         return {row[0] for row in cursor.fetchall()}
