@@ -16,6 +16,7 @@ import json
 import os
 import platform
 import secrets
+import socket
 import statistics
 import subprocess
 import sys
@@ -321,6 +322,12 @@ class Server:
             "--backlog",
             "2048",
         ]
+        try:  # a server left over from an interrupted run would answer in this one's place
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        except OSError:
+            pass
+        else:
+            raise SystemExit(f"bench: port {port} is already in use (a server left from an earlier run?)")
         self.log = open(VAR / f"gunicorn-{name}.log", "w")  # noqa: SIM115
         self.process = subprocess.Popen(args, cwd=config.ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
 
