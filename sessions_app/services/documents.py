@@ -33,16 +33,15 @@ from players_app.models import Player
 from sessions_project.errors import InvalidInput, NotFound, field_error
 from sessions_project.times import iso
 
+from ..event_models import EventType, SessionEvent
 from ..models import (
     LIVE_STATUSES,
-    EventType,
     GameSession,
     Invite,
     InviteState,
     Membership,
     PlayerSessionsStamp,
     Reservation,
-    SessionEvent,
     SessionStatus,
     Team,
     Visibility,

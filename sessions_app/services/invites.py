@@ -24,14 +24,13 @@ from sessions_project.errors import Conflict, InvalidInput, NotFound, field_erro
 from sessions_project.times import iso
 
 from .. import permissions
+from ..event_models import EventType, SessionEvent
 from ..models import (
-    EventType,
     GameSession,
     Invite,
     InviteState,
     Membership,
     Reservation,
-    SessionEvent,
     SessionStatus,
 )
 from . import documents, events, membership

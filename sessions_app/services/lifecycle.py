@@ -30,15 +30,14 @@ from sessions_project.errors import Conflict
 from sessions_project.times import iso
 
 from .. import permissions
+from ..event_models import EventType, SessionEvent
 from ..models import (
     LIVE_STATUSES,
-    EventType,
     GameSession,
     Invite,
     InviteState,
     Membership,
     Reservation,
-    SessionEvent,
     SessionStatus,
 )
 from . import documents, events

@@ -26,15 +26,14 @@ from django.utils import timezone
 from sessions_project.errors import Conflict, Forbidden, InvalidInput, NotFound, TooManyRequests, field_error
 
 from .. import permissions
+from ..event_models import EventType, SessionEvent
 from ..models import (
-    EventType,
     GameSession,
     Invite,
     InviteState,
     JoinPasswordFailure,
     Membership,
     Reservation,
-    SessionEvent,
     SessionStatus,
     Team,
 )
