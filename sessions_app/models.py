@@ -126,13 +126,10 @@ def visibility_q(player_id: int, now: datetime | None = None, *, public: bool = 
     return Q(visibility=Visibility.PUBLIC) | Q(host_id=player_id) | Q(id__in=RawSQL(ties, params))
 
 
-# Page 1 of GET /sessions sorted by any one member (filters.SORTABLE), in either direction,
-# with the uid tiebreak parse_sort appends (always ASC), is an index scan stopped by the LIMIT.
-# A column with many equal values needs an index per direction: `(col DESC, uid)` scanned
-# forward gives `col DESC, uid ASC`, which `(col, uid)` scanned backward (uid DESC) cannot.
-# dateCreated and dateModified are near-unique: one index serves both directions (backward,
-# an incremental sort orders each tiny group of equal times by uid). uid has its unique index;
-# status is computed as of now (`status_now`) and cannot be indexed: it stays a top-N sort.
+# Page 1 sorted by any member (filters.SORTABLE) either way, with parse_sort's uid ASC tiebreak,
+# is an index scan stopped by the LIMIT. Repeating values need an index per direction (`col
+# DESC, uid` forward is not `col, uid` backward); near-unique dates need one (an incremental
+# sort orders equal times by uid); uid has its unique index; status_now cannot be indexed.
 _SORT_BOTH_WAYS = {
     "version": "version",
     "visibility": "visibility",
@@ -496,3 +493,7 @@ class Score(models.Model):
 
     def __str__(self) -> str:
         return f"score {self.pk}"
+
+
+# The event log's models (import them from there), imported so that Django registers them.
+from . import event_models  # noqa: E402, F401

@@ -46,6 +46,17 @@ def limit_skip(params: Mapping[str, str]) -> tuple[int, int]:
     return limit, skip
 
 
+# Keyset paging by id (event logs): `after` an id (0: from the start), `limit` as above.
+AFTER_SCHEMA = {"type": "integer", "minimum": 0, "maximum": 10**18 - 1, "default": 0}
+
+
+def after_limit(params: Mapping[str, str]) -> tuple[int, int]:
+    """(after, limit) from the query string: after 0 or more (default 0), limit 1-1000 (default 100)."""
+    after = _whole_number(params, "after", 0, 0, None)
+    limit = _whole_number(params, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+    return after, limit
+
+
 # From this skip on, a deferred page (see page_slice) pays for its second scan of the page's rows.
 DEFERRED_FROM = 1000
 

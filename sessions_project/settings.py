@@ -290,6 +290,8 @@ JOIN_PASSWORD_WINDOW = env_int("JOIN_PASSWORD_WINDOW", 60, 1)
 # so a join stays cheap; wrong guesses are throttled instead.
 JOIN_PASSWORD_ITERATIONS = env_int("JOIN_PASSWORD_ITERATIONS", 10_000, 1)
 SCORE_IMPORT_GAP = env_int("SCORE_IMPORT_GAP", 2 * 3600, 1)
+# Days a session event is kept (GET .../events, admin); purge_sessions deletes older ones.
+EVENT_RETENTION_DAYS = env_int("EVENT_RETENTION_DAYS", 30, 1)
 
 # Input limits: what one request may send and one `data` object may hold.
 # Above REQUEST_BODY_MAX_BYTES an API request gets 413 body_too_large (nothing is read past it).

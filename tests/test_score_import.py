@@ -384,8 +384,9 @@ def test_an_import_costs_a_fixed_number_of_queries(api, chart, member, django_as
     # the charts; the player's row locked; the clientIds already imported; the imported sessions
     # near the batch; creating one session through services.session_create (insert, with its
     # users, teams and invites rendered in memory; its member; the importer's sessions-view
-    # stamp), then closing it; the scores (one insert for 50)
-    with django_assert_num_queries(9 + 2 * savepoints):
+    # stamp; its session.created event), then closing it (and its session.closed event); the
+    # scores (one insert for 50)
+    with django_assert_num_queries(11 + 2 * savepoints):
         created = client.post(URL, {"scores": items}, format="json")
     # re-sent: the charts, the player's row, the clientIds, and nothing else
     with django_assert_num_queries(3 + savepoints):

@@ -262,8 +262,8 @@ def test_submitting_costs_a_fixed_number_of_queries(api, session, member, chart,
     ScoreFactory.create_batch(5, session=session, player=member, chart=chart)
     savepoints = 2 if connection.features.uses_savepoints else 0
     # the session row (visibility), the locked row, the chart, the insert, the idle deadline,
-    # the score read back; plus the service's savepoint and its release
-    with django_assert_num_queries(6 + savepoints):
+    # the event (score.submitted), the score read back; plus the service's savepoint and its release
+    with django_assert_num_queries(7 + savepoints):
         response = client.post(scores_url(session), {"chart": chart.pk, "value": 1}, format="json")
     assert response.status_code == 201
 

@@ -49,8 +49,9 @@ def test_a_join_locks_the_row_inserts_the_member_and_updates_the_row(
 
     # 1 the session row, locked (with its host's uid); 2 the active reservations (how many, and
     # whether one is the caller's); 3 INSERT the membership; 4 the caller's view stamp
-    # (upsert); 5 UPDATE the session row (members, version, dates)
-    with django_assert_num_queries(5 + SAVEPOINTS):
+    # (upsert); 5 UPDATE the session row (members, version, dates); 6 INSERT the event
+    # (member.joined)
+    with django_assert_num_queries(6 + SAVEPOINTS):
         response = api.as_(caller).post(url(session, "/join"))
 
     assert response.status_code == 200, response.json()
@@ -65,8 +66,9 @@ def test_a_join_with_the_password_adds_only_the_throttle_read(
     caller = as_token(member)
 
     # 1 the locked row; 2 the active reservations; 3 the session's recent wrong passwords (the
-    # throttle); 4 INSERT the membership; 5 the view stamp; 6 UPDATE the session row
-    with django_assert_num_queries(6 + SAVEPOINTS):
+    # throttle); 4 INSERT the membership; 5 the view stamp; 6 UPDATE the session row; 7 INSERT
+    # the event (member.joined)
+    with django_assert_num_queries(7 + SAVEPOINTS):
         response = api.as_(caller).post(url(session, "/join"), {"password": "s3cret"}, format="json")
 
     assert response.status_code == 200, response.json()
@@ -95,8 +97,8 @@ def test_a_join_on_a_reservation_deletes_it_too(api, host, member, make_session,
 
     # 1 the locked row; 2 the active reservations (one is the caller's: no capacity check);
     # 3 INSERT the membership (its team's id by index inside the insert); 4 DELETE the
-    # reservation; 5 the view stamp; 6 UPDATE the session row
-    with django_assert_num_queries(6 + SAVEPOINTS):
+    # reservation; 5 the view stamp; 6 UPDATE the session row; 7 INSERT the event (member.joined)
+    with django_assert_num_queries(7 + SAVEPOINTS):
         response = api.as_(caller).post(url(session, "/join"))
 
     assert response.status_code == 200, response.json()
@@ -112,8 +114,8 @@ def test_a_join_into_a_chosen_team_costs_what_a_plain_join_does(
 
     # 1 the locked row; 2 the active reservations (counted against capacity; team sizes come
     # from the rendered teams); 3 INSERT the membership into team 1; 4 the view stamp;
-    # 5 UPDATE the session row
-    with django_assert_num_queries(5 + SAVEPOINTS):
+    # 5 UPDATE the session row; 6 INSERT the event (member.joined)
+    with django_assert_num_queries(6 + SAVEPOINTS):
         response = api.as_(caller).post(url(session, "/join"), {"team": 1}, format="json")
 
     assert response.status_code == 200, response.json()
@@ -129,8 +131,9 @@ def test_an_invited_join_accepts_the_invite(api, host, member, make_session, dja
 
     # 1 the locked row (visible: the rendered invites name the caller); 2 the active
     # reservations; 3 the invite, pending and unexpired (no password then); 4 INSERT the
-    # membership; 5 UPDATE the invite to accepted; 6 the view stamp; 7 UPDATE the session row
-    with django_assert_num_queries(7 + SAVEPOINTS):
+    # membership; 5 UPDATE the invite to accepted; 6 the view stamp; 7 UPDATE the session row;
+    # 8 INSERT the events (member.joined and invite.accepted, one statement)
+    with django_assert_num_queries(8 + SAVEPOINTS):
         response = api.as_(caller).post(url(session, "/join"))
 
     assert response.status_code == 200, response.json()
@@ -154,8 +157,9 @@ def test_a_members_repeated_join_only_reads_the_row(api, session, member, django
 def test_a_leave_locks_the_row_deletes_the_member_and_updates_the_row(api, session, member, django_assert_num_queries):
     caller = as_token(member)
 
-    # 1 the locked row; 2 DELETE the membership; 3 the leaver's view stamp; 4 UPDATE the row
-    with django_assert_num_queries(4 + SAVEPOINTS):
+    # 1 the locked row; 2 DELETE the membership; 3 the leaver's view stamp; 4 UPDATE the row;
+    # 5 INSERT the event (member.left)
+    with django_assert_num_queries(5 + SAVEPOINTS):
         response = api.as_(caller).post(url(session, "/leave"))
 
     assert response.status_code == 200, response.json()
@@ -166,8 +170,9 @@ def test_a_hosts_leave_adds_the_successors_lookup(api, session, host, member, dj
     caller = as_token(host)
 
     # 1 the locked row; 2 DELETE the membership; 3 the earliest member left (id and uid);
-    # 4 the view stamp; 5 UPDATE the row (its new host)
-    with django_assert_num_queries(5 + SAVEPOINTS):
+    # 4 the view stamp; 5 UPDATE the row (its new host); 6 INSERT the events (member.left and
+    # host.changed, one statement)
+    with django_assert_num_queries(6 + SAVEPOINTS):
         response = api.as_(caller).post(url(session, "/leave"))
 
     assert response.status_code == 200, response.json()
@@ -180,8 +185,9 @@ def test_the_last_leave_closes_the_session(api, host, make_session, django_asser
     caller = as_token(host)
 
     # 1 the locked row; 2 DELETE the membership; 3-5 what the close takes out of the players'
-    # views (members, invites, reservations); 6 the view stamps; 7 UPDATE the row (closed)
-    with django_assert_num_queries(7 + SAVEPOINTS):
+    # views (members, invites, reservations); 6 the view stamps; 7 UPDATE the row (closed);
+    # 8 INSERT the events (member.left and session.closed, one statement)
+    with django_assert_num_queries(8 + SAVEPOINTS):
         response = api.as_(caller).post(url(session, "/leave"))
 
     assert response.status_code == 200, response.json()
@@ -195,8 +201,9 @@ def test_the_last_leave_closes_the_session(api, host, make_session, django_asser
 def test_a_patch_locks_the_row_and_updates_it(api, session, host, django_assert_num_queries):
     caller = as_token(host)
 
-    # 1 the locked row; 2 UPDATE it (no member, team or invite changed: nothing re-rendered)
-    with django_assert_num_queries(2 + SAVEPOINTS):
+    # 1 the locked row; 2 UPDATE it (no member, team or invite changed: nothing re-rendered);
+    # 3 INSERT the event (session.updated)
+    with django_assert_num_queries(3 + SAVEPOINTS):
         response = api.as_(caller).patch(url(session), {"visibility": "private", "version": 1}, format="json")
 
     assert response.status_code == 200, response.json()
@@ -207,8 +214,9 @@ def test_a_patch_locks_the_row_and_updates_it(api, session, host, django_assert_
 def test_a_patch_of_data_reads_back_what_the_database_stored(api, session, host, django_assert_num_queries):
     caller = as_token(host)
 
-    # 1 the locked row; 2 UPDATE it; 3 the row re-read for the answer (jsonb normalises data)
-    with django_assert_num_queries(3 + SAVEPOINTS):
+    # 1 the locked row; 2 UPDATE it; 3 INSERT the event (session.updated); 4 the row re-read
+    # for the answer (jsonb normalises data)
+    with django_assert_num_queries(4 + SAVEPOINTS):
         response = api.as_(caller).patch(url(session), {"data": {"b": 1, "a": 2}, "version": 1}, format="json")
 
     assert response.status_code == 200, response.json()
@@ -218,8 +226,9 @@ def test_a_patch_of_data_reads_back_what_the_database_stored(api, session, host,
 def test_a_put_costs_what_a_patch_does(api, session, host, django_assert_num_queries):
     caller = as_token(host)
 
-    # 1 the locked row; 2 UPDATE it; 3 the row re-read for the answer (data was written)
-    with django_assert_num_queries(3 + SAVEPOINTS):
+    # 1 the locked row; 2 UPDATE it; 3 INSERT the event (session.updated); 4 the row re-read
+    # for the answer (data was written)
+    with django_assert_num_queries(4 + SAVEPOINTS):
         response = api.as_(caller).put(url(session), {"data": {"map": "dust"}, "version": 1}, format="json")
 
     assert response.status_code == 200, response.json()
@@ -234,8 +243,8 @@ def test_a_create_inserts_the_session_and_its_member(api, host, django_assert_nu
 
     # 1 the host's player row, locked (live-session quota); 2 its live sessions, counted;
     # 3 INSERT the session (its users, teams and invited rendered in memory); 4 INSERT the
-    # membership; 5 the host's view stamp
-    with django_assert_num_queries(5 + SAVEPOINTS):
+    # membership; 5 the host's view stamp; 6 INSERT the event (session.created)
+    with django_assert_num_queries(6 + SAVEPOINTS):
         response = api.as_(caller).post("/api/v1/sessions", {"visibility": "public"}, format="json")
 
     assert response.status_code == 201, response.json()
@@ -248,8 +257,9 @@ def test_a_create_with_data_and_teams_reads_back_what_the_database_stored(api, h
     body = {"numTeams": 2, "teamSize": 2, "data": {"map": "dust"}}
 
     # 1 the quota's lock; 2 its count; 3 INSERT the session; 4 INSERT its teams; 5 INSERT the
-    # membership; 6 the view stamp; 7 the row re-read for the answer (jsonb normalises JSON)
-    with django_assert_num_queries(7 + SAVEPOINTS):
+    # membership; 6 the view stamp; 7 INSERT the event (session.created); 8 the row re-read for
+    # the answer (jsonb normalises JSON)
+    with django_assert_num_queries(8 + SAVEPOINTS):
         response = api.as_(caller).post("/api/v1/sessions", body, format="json")
 
     assert response.status_code == 201, response.json()

@@ -8,7 +8,7 @@ capacity, host hand-over and team resizing are written once. The services check 
 permissions on their `actor`; admin passes an `AdminActor`, which holds `session:*` while the
 staff member may change sessions here. A refusal (`DomainError`) becomes an admin message.
 
-Members, teams, invites and reservations are shown read-only (inlines in admin/membership.py).
+Members, teams, invites, reservations and the latest events are read-only (admin/membership.py, events.py).
 Change lists keep a fixed number of queries whatever a page holds (`list_select_related`,
 values computed from the row), and skip the full-table count.
 """
@@ -40,6 +40,7 @@ from ..api.serializers import effective_status
 from ..forms import CloseForm, KickForm, SessionAdminForm
 from ..models import GameSession, Membership, SessionStatus
 from ..services import lifecycle, membership, sessions
+from .events import EventsMixin
 from .membership import InviteInline, MembershipInline, ReservationInline, TeamInline
 from .mixins import (
     CHANGE_SESSION,
@@ -113,7 +114,7 @@ CSV_COLUMNS = (
 
 
 @admin.register(GameSession)
-class GameSessionAdmin(ServiceActionMixin, CascadesSessionPartsMixin, UidSearchMixin, admin.ModelAdmin):
+class GameSessionAdmin(EventsMixin, ServiceActionMixin, CascadesSessionPartsMixin, UidSearchMixin, admin.ModelAdmin):
     form = SessionAdminForm
     list_display = (
         "title",
@@ -158,6 +159,7 @@ class GameSessionAdmin(ServiceActionMixin, CascadesSessionPartsMixin, UidSearchM
         "closes_at",
         "closed_at",
         "is_imported",
+        "recent_events",
     )
     fieldsets = (
         (None, {"fields": ("uid", "name", "desc", "highlight", "host", "status", "reads_as", "visibility")}),
@@ -169,6 +171,7 @@ class GameSessionAdmin(ServiceActionMixin, CascadesSessionPartsMixin, UidSearchM
             "Record",
             {"fields": ("version", "expected_version", "date_created", "date_modified", "creator", "is_imported")},
         ),
+        ("Events", {"classes": ("collapse",), "fields": ("recent_events",)}),
     )
     add_fieldsets = (
         (None, {"fields": ("name", "desc", "highlight", "host", "status", "visibility")}),

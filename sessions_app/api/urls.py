@@ -4,6 +4,7 @@ from django.urls import path
 
 from . import membership_views as membership
 from .catalog_views import ChartViewSet, ScoreImportView, SessionScoresView, SongViewSet
+from .event_views import MyEventsView, SessionEventsView
 from .player_sessions import PlayerSessionsView
 from .views import SessionViewSet
 
@@ -59,4 +60,10 @@ urlpatterns += [
     path("invites/<str:invite_id>/decline", membership.InviteDeclineView.as_view(), name="invite-decline"),
     path("players/me/invites", membership.MyInvitesView.as_view(), name="player-me-invites"),
     path("players/<str:player_uuid>/sessions", PlayerSessionsView.as_view(), name="player-sessions"),
+]
+
+# The session event log (issue 12).
+urlpatterns += [
+    path("sessions/<str:uid>/events", SessionEventsView.as_view(), name="session-events"),
+    path("players/me/events", MyEventsView.as_view(), name="player-me-events"),
 ]

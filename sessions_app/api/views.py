@@ -244,7 +244,7 @@ class SessionViewSet(DeclaredQueryParametersMixin, viewsets.GenericViewSet[GameS
     def truncate(self, request: Request) -> Response:
         """Delete the sessions the filters select (all without one); needs truncate_sessions."""
         scoped = self.filter_queryset(self.get_queryset())
-        return Response({"deleted": sessions.session_truncate(sessions=scoped)})
+        return Response({"deleted": sessions.session_truncate(sessions=scoped, actor=caller(request))})
 
     @extend_schema(
         operation_id="sessions_retrieve",

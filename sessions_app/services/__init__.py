@@ -8,6 +8,8 @@ and the management commands call these functions (never the ORM for a write of t
     lifecycle   status transitions, closing, heartbeats, the sweeper (close_due_sessions),
                 purging closed sessions, statistics
     scores      submitting scores, score numbers, importing past scores
+    events      the session event log's one writer (`record`): every workflow above writes
+                its events through it, in its own transaction, after its change
     documents   internal: what every write shares (the session row's lock, settling a due
                 close, rendering and committing the document with `version` + 1, the players'
                 view stamps, player lookups by uid); workflows outside this package do not

@@ -23,16 +23,17 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import connection
-from django.db.models import F, QuerySet
+from django.db.models import F, Model, QuerySet
 from django.utils import timezone
 
 from players_app.models import Player
 from sessions_project.errors import InvalidInput, NotFound, field_error
 from sessions_project.times import iso
 
+from ..event_models import EventType, SessionEvent
 from ..models import (
     LIVE_STATUSES,
     GameSession,
@@ -43,7 +44,12 @@ from ..models import (
     Reservation,
     SessionStatus,
     Team,
+    Visibility,
 )
+from . import events
+
+if TYPE_CHECKING:
+    from ..permissions import Actor
 
 S = SessionStatus
 
@@ -117,10 +123,16 @@ def players_by_uid(values: Iterable[Any], field: str) -> list[Player]:
     return list(players.values())
 
 
-def settle(session: GameSession, now: datetime, touches: dict[str, datetime] | None = None) -> bool:
-    """Record a time-driven close that is due (not a write: `version` does not move).
-    Its entries left the players' views at the deadline: their stamps are raised to it, or
-    gathered in `touches` for the caller to write once (see touch_player_views)."""
+def settle(
+    session: GameSession,
+    now: datetime,
+    touches: dict[str, datetime] | None = None,
+    made: list[SessionEvent] | None = None,
+) -> bool:
+    """Record a time-driven close that is due (not a write: `version` does not move), with
+    its `session.closed` event by the system (or gathered in `made`, for the caller to write
+    with the batch's). Its entries left the players' views at the deadline: their stamps are
+    raised to it, or gathered in `touches` for the caller to write once (touch_player_views)."""
     due = session.due_at()
     if session.status in LIVE_STATUSES and due is not None and due <= now:
         leaving = leaving_times([session], now)
@@ -132,6 +144,13 @@ def settle(session: GameSession, now: datetime, touches: dict[str, datetime] | N
         session.status = S.CLOSED
         session.closed_at = due
         session.save(update_fields=["status", "closed_at"])
+        reason = "closesAt" if session.closes_at is not None and session.closes_at <= now else "idle"
+        data = {"reason": reason, "closedAt": iso(due)}
+        closed = events.event(session, EventType.SESSION_CLOSED, actor=None, at=now, version=None, data=data)
+        if made is None:
+            events.record([closed])
+        else:
+            made.append(closed)
         return True
     return False
 
@@ -311,24 +330,116 @@ def _touch_changed_views(
     touch_player_views(times)
 
 
-def drop_reservations(queryset: QuerySet[Reservation], now: datetime) -> int:
+def drop_reservations(
+    queryset: QuerySet[Reservation], now: datetime, *, cancelled_by: Actor | None = None, cancel: bool = False
+) -> int:
     """Delete reservations; an active one leaves its holder's view now, an expired one left it
-    when it expired. Returns how many active ones were deleted."""
-    rows = list(queryset.values_list("player__uid", "expires_at", *SESSION_CLOCK))
+    when it expired. Returns how many active ones were deleted.
+
+    Events: `reservation.expired` for each expired row this call deleted (a concurrent call
+    that deleted it first records it instead: the DELETE says which rows were this call's),
+    and with `cancel`, `reservation.cancelled` by `cancelled_by` for each active one."""
+    rows = list(
+        queryset.values_list("player__uid", "expires_at", *SESSION_CLOCK, "pk", "session__uid", "session__visibility")
+    )
     if not rows:
         return 0
     times: dict[str, datetime] = {}
-    for player_uid, expires_at, *session_clock in rows:
+    for player_uid, expires_at, *session_clock, _, _, _ in rows:
         left = _left_at(now, expires_at, *session_clock)
         if left is not None:
             raise_time(times, player_uid, left)
     touch_player_views(times)
-    queryset.delete()
-    return sum(1 for _, expires_at, *_ in rows if expires_at > now)
+    deleted = _delete_returning_ids(Reservation, [row[5] for row in rows])
+    made: list[SessionEvent] = []
+    active = 0
+    for player_uid, expires_at, _, _, _, pk, session_uid, visibility in rows:
+        if pk not in deleted:
+            continue
+        if expires_at > now:
+            active += 1
+            if not cancel:
+                continue
+            kind, actor = EventType.RESERVATION_CANCELLED, cancelled_by
+        else:
+            kind, actor = EventType.RESERVATION_EXPIRED, None
+        made.append(
+            events.build(
+                kind,
+                session_uid=session_uid,
+                private=visibility == Visibility.PRIVATE,
+                actor=actor,
+                at=now,
+                player_uid=player_uid,
+                data={"reservationId": pk, "expiresAt": iso(expires_at)},
+            )
+        )
+    events.record(made)
+    return active
 
 
-def mark_expired_invites(queryset: QuerySet[Invite], now: datetime) -> None:
-    """Mark pending invites past expiresAt as expired. No stamp moves: the row keeps dating
-    the expiry (the view reads expired rows of live sessions, and leaving_times records them
-    when their session closes or goes)."""
-    queryset.filter(state=InviteState.PENDING, expires_at__lte=now).update(state=InviteState.EXPIRED, date_modified=now)
+def _delete_returning_ids(model: type[Model], pks: list[int]) -> set[int]:
+    """Delete rows by pk (a model nothing cascades from) in one statement; the pks it deleted."""
+    if not pks:
+        return set()
+    table = connection.ops.quote_name(model._meta.db_table)
+    pk = connection.ops.quote_name(str(model._meta.pk.column))
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {table} WHERE {pk} IN ({', '.join(['%s'] * len(pks))}) RETURNING {pk}", pks)
+        return {row[0] for row in cursor.fetchall()}
+
+
+def mark_expired_invites(queryset: QuerySet[Invite], now: datetime) -> int:
+    """Mark pending invites past expiresAt as expired, with an `invite.expired` event (by the
+    system) for each. No stamp moves: the row keeps dating the expiry (the view reads expired
+    rows of live sessions, and leaving_times records them when their session closes or goes).
+
+    One UPDATE that returns the rows it changed, with what their events need: an invite
+    another transaction expired first fails the outer condition (re-checked after its lock,
+    on PostgreSQL), so each expiry is recorded exactly once. Returns how many."""
+    due = queryset.filter(state=InviteState.PENDING, expires_at__lte=now).order_by().values("pk")
+    sub_sql, sub_params = due.query.sql_with_params()
+    ops = connection.ops
+    invite = ops.quote_name(Invite._meta.db_table)
+    player = ops.quote_name(Player._meta.db_table)
+    session = ops.quote_name(GameSession._meta.db_table)
+    state = Invite._meta.get_field("state")
+    expires = Invite._meta.get_field("expires_at")
+    at = expires.get_db_prep_value(now, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {invite} SET state = %s, date_modified = %s"
+            f" WHERE state = %s AND expires_at <= %s AND id IN ({sub_sql})"
+            f" RETURNING id, expires_at,"
+            f" (SELECT uid FROM {player} WHERE {player}.id = {invite}.player_id),"
+            f" (SELECT uid FROM {session} WHERE {session}.id = {invite}.session_id),"
+            f" (SELECT visibility FROM {session} WHERE {session}.id = {invite}.session_id)",
+            [
+                state.get_db_prep_value(InviteState.EXPIRED.value, connection),
+                at,
+                InviteState.PENDING.value,
+                at,
+                *sub_params,
+            ],
+        )
+        rows = cursor.fetchall()
+    uid_field = Player._meta.get_field("uid")
+    expires_col = expires.cached_col
+    expires_converters = ops.get_db_converters(expires_col) + expires_col.get_db_converters(connection)
+    made = []
+    for pk, expires_at, player_uid, session_uid, visibility in sorted(rows, key=lambda row: row[0]):
+        for converter in expires_converters:
+            expires_at = converter(expires_at, expires_col, connection)
+        made.append(
+            events.build(
+                EventType.INVITE_EXPIRED,
+                session_uid=uid_field.to_python(session_uid),
+                private=visibility == Visibility.PRIVATE,
+                actor=None,
+                at=now,
+                player_uid=uid_field.to_python(player_uid),
+                data={"inviteId": pk, "expiresAt": iso(expires_at)},
+            )
+        )
+    events.record(made)
+    return len(made)

@@ -12,18 +12,28 @@ which locks the same session row again.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from players_app.models import Player
 from sessions_project.errors import Conflict, InvalidInput, NotFound, field_error
+from sessions_project.times import iso
 
 from .. import permissions
-from ..models import GameSession, Invite, InviteState, Membership, Reservation, SessionStatus
-from . import documents, membership
+from ..event_models import EventType, SessionEvent
+from ..models import (
+    GameSession,
+    Invite,
+    InviteState,
+    Membership,
+    Reservation,
+    SessionStatus,
+)
+from . import documents, events, membership
 
 if TYPE_CHECKING:
     from ..permissions import Actor
@@ -76,26 +86,56 @@ def _invite(
     )
 
 
-def set_invited(session: GameSession, actor: Actor, players: list[Player], now: datetime) -> bool:
+class InviteChange(NamedTuple):
+    """What `set_invited` did to one invite, for its event (written after the commit)."""
+
+    type: EventType
+    invite: Invite
+    player_uid: Any
+
+
+def set_invited(session: GameSession, actor: Actor, players: list[Player], now: datetime) -> list[InviteChange]:
     """`invited` on create/update sets the whole list (resolved by `documents.players_by_uid`): new
-    players are invited, pending invites left out are revoked. Returns whether anything changed."""
+    players are invited, pending invites left out are revoked. Returns what changed (empty:
+    nothing), for `invite_events`."""
     _expire_stale_invites(session, now)
     wanted = {player.id: player for player in players}
-    pending = {i.player_id: i for i in Invite.objects.filter(session=session, state=InviteState.PENDING)}
+    pending = {
+        i.player_id: i
+        for i in Invite.objects.filter(session=session, state=InviteState.PENDING).select_related("player")
+    }
     if not permissions.is_operator(actor):
         check_pending_invites_quota(len(wanted))  # the list is what stays pending
-    changed = False
+    changes: list[InviteChange] = []
     for player_id, invite in pending.items():
         if player_id not in wanted:
             invite.state = InviteState.REVOKED
             invite.date_modified = now
             invite.save(update_fields=["state", "date_modified"])
-            changed = True
+            changes.append(InviteChange(EventType.INVITE_REVOKED, invite, invite.player.uid))
     for player_id, player in wanted.items():
         if player_id not in pending:
-            _invite(session, actor, player, None, now)
-            changed = True
-    return changed
+            invite = _invite(session, actor, player, None, now)
+            changes.append(InviteChange(EventType.INVITE_CREATED, invite, player.uid))
+    return changes
+
+
+def invite_event(
+    session: GameSession, actor: Actor | None, kind: EventType, invite: Invite, player_uid: Any, now: datetime
+) -> SessionEvent:
+    """An invite's event, after its session's commit (it carries the new version)."""
+    return events.event(
+        session,
+        kind,
+        actor=actor,
+        at=now,
+        player_uid=player_uid,
+        data={"inviteId": invite.pk, "expiresAt": iso(invite.expires_at)},
+    )
+
+
+def invite_events(session: GameSession, actor: Actor, changes: list[InviteChange], now: datetime) -> list[SessionEvent]:
+    return [invite_event(session, actor, change.type, change.invite, change.player_uid, now) for change in changes]
 
 
 @transaction.atomic
@@ -109,7 +149,11 @@ def invite_create(*, session_id: int, actor: Actor, player_uid: Any, expires_at:
     _expire_stale_invites(session, now)
     invite = _invite(session, actor, player, expires_at, now, quota=True)
     documents.session_commit(session, now=now)
+    events.record([invite_event(session, actor, EventType.INVITE_CREATED, invite, player.uid, now)])
     return invite
+
+
+LOCKED_PLAYER_UID = "locked_player_uid"
 
 
 def _lock_invite(invite_id: int) -> tuple[Invite, GameSession]:
@@ -117,7 +161,12 @@ def _lock_invite(invite_id: int) -> tuple[Invite, GameSession]:
     if invite is None:
         raise NotFound("No such invite.", code="invite_not_found")
     session = documents.lock_session(invite.session_id)
-    invite = Invite.objects.select_for_update().get(pk=invite_id)
+    # The player's uid rides along for the events (its row is read, not locked: `of`).
+    invite = (
+        Invite.objects.select_for_update(of=("self",))
+        .annotate(**{LOCKED_PLAYER_UID: F("player__uid")})
+        .get(pk=invite_id)
+    )
     return invite, session
 
 
@@ -153,6 +202,7 @@ def invite_decline(*, invite_id: int, actor: Actor) -> Invite:
     invite.date_modified = now
     invite.save(update_fields=["state", "date_modified"])
     documents.session_commit(session, now=now)
+    events.record([invite_event(session, actor, EventType.INVITE_DECLINED, invite, actor.uid, now)])
     return invite
 
 
@@ -168,6 +218,8 @@ def invite_revoke(*, invite_id: int, actor: Actor) -> Invite:
     invite.date_modified = now
     invite.save(update_fields=["state", "date_modified"])
     documents.session_commit(session, now=now)
+    player_uid = getattr(invite, LOCKED_PLAYER_UID)
+    events.record([invite_event(session, actor, EventType.INVITE_REVOKED, invite, player_uid, now)])
     return invite
 
 
@@ -202,9 +254,19 @@ def reservation_create(
     # The player's expired reservation here (not yet swept) gives way to the new one.
     documents.drop_reservations(Reservation.objects.filter(session=session, player=player), now)
     documents.touch_player_views({str(player.uid): now})
-    return Reservation.objects.create(
+    reservation = Reservation.objects.create(
         session=session, player=player, created_by_id=actor.id, expires_at=expires_at, date_created=now
     )
+    events.record_one(
+        session,
+        EventType.RESERVATION_CREATED,
+        actor=actor,
+        at=now,
+        version=None,  # a reservation is not part of the session document
+        player_uid=player.uid,
+        data={"reservationId": reservation.pk, "expiresAt": iso(expires_at)},
+    )
+    return reservation
 
 
 @transaction.atomic
@@ -224,5 +286,5 @@ def reservation_cancel(*, reservation_id: int, session_id: int, actor: Actor) ->
         raise NotFound("No such reservation.", code="reservation_not_found")
     if reservation.player_id != actor.id:
         permissions.authorize_session_manage(actor, session)
-    documents.drop_reservations(Reservation.objects.filter(pk=reservation.pk), now)
+    documents.drop_reservations(Reservation.objects.filter(pk=reservation.pk), now, cancelled_by=actor, cancel=True)
     return reservation

@@ -1,14 +1,15 @@
 """A session's life over time: the status transitions (`TRANSITIONS`), closing (now or after
 a grace period), heartbeats, the sweeper that records due time-driven closes, and the
-operators' workflows over many sessions: purging closed ones and counting what is there
-(`purge_sessions`, `session_stats` and `close_due_sessions` commands).
+operators' workflows over many sessions: purging closed ones and old events, and counting
+what is there (`purge_sessions`, `session_stats` and `close_due_sessions` commands).
 
 Lock order: close and heartbeat lock the session row (`documents.lock_session`), then raise
 the players' view stamps (a heartbeat only when it settles a due close). The sweeper and
 the purge lock session rows in pk order, a batch per transaction (skipping rows another
 transaction holds, where the database can), and write the batch's view stamps once, in uid
-order; the sweeper then deletes expired reservations (raising their holders' stamps) in a
-transaction of its own.
+order; the sweeper then applies the expiries of invites and reservations (deleting expired
+reservations raises their holders' stamps) the same way: the sessions that have some, locked
+in pk order a batch per transaction, then their rows, then the stamps.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, TypedDict
 
 from django.apps import apps
+from django.conf import settings
 from django.db import connection, models, transaction
 from django.db.models import Avg, Count, F, FloatField, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.fields.reverse_related import ForeignObjectRel
@@ -25,10 +27,20 @@ from django.db.models.functions import Cast, Coalesce
 from django.utils import timezone
 
 from sessions_project.errors import Conflict
+from sessions_project.times import iso
 
 from .. import permissions
-from ..models import LIVE_STATUSES, GameSession, Invite, Membership, Reservation, SessionStatus
-from . import documents
+from ..event_models import EventType, SessionEvent
+from ..models import (
+    LIVE_STATUSES,
+    GameSession,
+    Invite,
+    InviteState,
+    Membership,
+    Reservation,
+    SessionStatus,
+)
+from . import documents, events
 
 if TYPE_CHECKING:
     from ..permissions import Actor
@@ -91,6 +103,9 @@ def session_close(*, session_id: int, actor: Actor | None, close_after: int) -> 
         session.status = S.CLOSED
         session.closed_at = now
         documents.session_commit(session, now=now, fields={"status", "closed_at"})
+        events.record_one(
+            session, EventType.SESSION_CLOSED, actor=actor, at=now, data={"reason": "close", "closedAt": iso(now)}
+        )
         return session
     check_transition(session.status, S.CLOSING, "close")
     closes_at = now + timedelta(seconds=close_after)
@@ -99,6 +114,7 @@ def session_close(*, session_id: int, actor: Actor | None, close_after: int) -> 
     session.status = S.CLOSING
     session.closes_at = closes_at
     documents.session_commit(session, now=now, fields={"status", "closes_at"})
+    events.record_one(session, EventType.SESSION_CLOSING, actor=actor, at=now, data={"closesAt": iso(closes_at)})
     return session
 
 
@@ -119,8 +135,9 @@ def session_heartbeat(*, session_id: int, actor: Actor) -> GameSession:
 def close_due_sessions(
     *, now: datetime | None = None, batch_size: int = 500, progress: Callable[[int], None] | None = None
 ) -> list[GameSession]:
-    """Record every due time-driven close (closesAt or idle deadline passed). Idempotent;
-    several copies may run at once: rows another copy holds are skipped (SKIP LOCKED).
+    """Record every due time-driven close (closesAt or idle deadline passed), then apply the
+    expiries of invites and reservations, each with its event. Idempotent; several copies may
+    run at once: rows another copy holds are skipped (SKIP LOCKED).
     `progress` is called after each batch with how many were closed so far."""
     now = now or timezone.now()
     closed: list[GameSession] = []
@@ -132,18 +149,42 @@ def close_due_sessions(
                 queryset = queryset.select_for_update(skip_locked=True)
             batch = list(queryset[:batch_size])
             touches: dict[str, datetime] = {}
+            made: list[SessionEvent] = []
             for session in batch:
-                documents.settle(session, now, touches)
+                documents.settle(session, now, touches, made)
             documents.touch_player_views(touches)  # once per batch, in uid order (see documents.touch_player_views)
+            events.record(made)  # the batch's session.closed events, in one INSERT
             closed.extend(batch)
         if progress is not None and batch:
             progress(len(closed))
         if len(batch) < batch_size:
             break
-    with transaction.atomic():  # each deletion raises the stamp it dates (players' views)
-        documents.drop_reservations(Reservation.objects.filter(expires_at__lte=now), now)
-    documents.mark_expired_invites(Invite.objects.all(), now)
+    _apply_expiries(now, batch_size)
     return closed
+
+
+def _apply_expiries(now: datetime, batch_size: int) -> None:
+    """Delete expired reservations and mark expired invites, with their events, under their
+    sessions' locks (pk order, a batch per transaction; sessions another transaction holds are
+    skipped): as a request applying them would, so one session's events get their ids in the
+    order they commit, and a reader resuming after an id misses none of that session's."""
+    skip_locked = connection.features.has_select_for_update_skip_locked
+    expiring = Q(pk__in=Reservation.objects.filter(expires_at__lte=now).values("session_id")) | Q(
+        pk__in=Invite.objects.filter(state=InviteState.PENDING, expires_at__lte=now).values("session_id")
+    )
+    after = 0
+    while True:
+        with transaction.atomic():
+            queryset = GameSession.objects.filter(expiring, pk__gt=after).order_by("pk")
+            queryset = queryset.select_for_update(skip_locked=True) if skip_locked else queryset.select_for_update()
+            locked = list(queryset.values_list("pk", flat=True)[:batch_size])
+            if locked:
+                # Each deletion raises the stamp it dates (players' views).
+                documents.drop_reservations(Reservation.objects.filter(session_id__in=locked, expires_at__lte=now), now)
+                documents.mark_expired_invites(Invite.objects.filter(session_id__in=locked), now)
+        if len(locked) < batch_size:
+            return
+        after = locked[-1]
 
 
 # --- purge ----------------------------------------------------------------------------------
@@ -223,9 +264,11 @@ def sessions_purge(
             # raises its players' view stamps to its deadline, which its rows (deleted next)
             # dated until now.
             touches: dict[str, datetime] = {}
+            made: list[SessionEvent] = []
             for session in batch:
-                documents.settle(session, now, touches)
+                documents.settle(session, now, touches, made)
             documents.touch_player_views(touches)
+            events.record(made)
             pks = [session.pk for session in batch]
             if pks:
                 _, per_model = GameSession.objects.filter(pk__in=pks).delete()
@@ -238,6 +281,25 @@ def sessions_purge(
             progress(deleted_sessions)
         if len(pks) < batch_size:
             return counts
+
+
+def events_purge(*, now: datetime | None = None, dry_run: bool = False, batch_size: int = 5000) -> int:
+    """Delete the session events older than EVENT_RETENTION_DAYS (whether their session is live,
+    closed or gone), `batch_size` per statement; returns how many were (or would be) deleted."""
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1")
+    cutoff = (now or timezone.now()) - timedelta(days=settings.EVENT_RETENTION_DAYS)
+    old = SessionEvent.objects.filter(at__lt=cutoff)
+    if dry_run:
+        return old.count()
+    deleted = 0
+    while True:
+        # By id, oldest first (ids grow with time): short statements, none holding many locks.
+        pks = list(old.order_by("id").values_list("id", flat=True)[:batch_size])
+        if pks:
+            deleted += SessionEvent.objects.filter(pk__in=pks).delete()[0]
+        if len(pks) < batch_size:
+            return deleted
 
 
 def _model_by_label(label: str) -> type[models.Model] | None:

@@ -26,8 +26,18 @@ from django.utils import timezone
 from sessions_project.errors import Conflict, Forbidden, InvalidInput, NotFound, TooManyRequests, field_error
 
 from .. import permissions
-from ..models import GameSession, Invite, InviteState, JoinPasswordFailure, Membership, Reservation, SessionStatus, Team
-from . import documents
+from ..event_models import EventType, SessionEvent
+from ..models import (
+    GameSession,
+    Invite,
+    InviteState,
+    JoinPasswordFailure,
+    Membership,
+    Reservation,
+    SessionStatus,
+    Team,
+)
+from . import documents, events
 
 if TYPE_CHECKING:
     from django_stubs_ext import WithAnnotations
@@ -223,14 +233,22 @@ def _add_member(
         )
     if not _appendable(session, now):
         documents.session_commit(session, now=now)  # re-rendered: the response re-reads it
-        return
-    session.users_doc.append(player_uid)
-    if chosen is not None:
-        next(t for t in session.teams_doc if t["index"] == chosen)["players"].append(player_uid)
+    else:
+        session.users_doc.append(player_uid)
+        if chosen is not None:
+            next(t for t in session.teams_doc if t["index"] == chosen)["players"].append(player_uid)
+        if accepted:
+            session.invites_doc = [invite for invite in session.invites_doc if invite["uid"] != player_uid]
+        documents.session_commit(session, now=now, before=before, render=False)
+        documents.vouch(session, documents.locked_host_uid(session))
+    made = [
+        events.event(
+            session, EventType.MEMBER_JOINED, actor=actor, at=now, player_uid=player_uid, data={"team": chosen}
+        )
+    ]
     if accepted:
-        session.invites_doc = [invite for invite in session.invites_doc if invite["uid"] != player_uid]
-    documents.session_commit(session, now=now, before=before, render=False)
-    documents.vouch(session, documents.locked_host_uid(session))
+        made.append(events.event(session, EventType.INVITE_ACCEPTED, actor=actor, at=now, player_uid=player_uid))
+    events.record(made)
 
 
 def _remove_member(session: GameSession, player_id: int, player_uid: str, now: datetime) -> tuple[set[str], Any]:
@@ -288,6 +306,18 @@ def session_leave(
         before = (set(session.users_doc), documents.invited_uids(session.invites_doc, now))
         changed, host_uid = _remove_member(session, actor.id, player_uid, now)
         documents.session_commit(session, now=now, fields=changed, before=before, render=False)
+        events.record(
+            events.removal_events(
+                session,
+                actor,
+                EventType.MEMBER_LEFT,
+                player_uid,
+                changed,
+                documents.locked_host_uid(session),
+                host_uid,
+                now,
+            )
+        )
         documents.vouch(session, host_uid)
         return session
 
@@ -327,11 +357,13 @@ def _choose_team(session: GameSession, teams: list[tuple[int, int]], requested: 
     return min(room, key=lambda t: (t[1], t[0]))[0]
 
 
-def resize_teams(session: GameSession, num_teams: int, team_size: int, now: datetime) -> None:
+def resize_teams(session: GameSession, num_teams: int, team_size: int, now: datetime) -> list[events.TeamMove]:
     """Add or remove teams for new numTeams/teamSize; 409 if members and active reservations
     would no longer fit. Players keep their team where it still exists and has room; the
-    others move to the smallest teams."""
-    members = list(Membership.objects.filter(session=session).select_related("team").order_by("joined_at", "id"))
+    others move to the smallest teams. Returns the moves (for their `member.moved` events)."""
+    members = list(
+        Membership.objects.filter(session=session).select_related("team", "player").order_by("joined_at", "id")
+    )
     reserved = Reservation.objects.active(now).filter(session=session).count()
     if num_teams > 0 and team_size > 0 and len(members) + reserved > num_teams * team_size:
         raise Conflict(
@@ -352,14 +384,20 @@ def resize_teams(session: GameSession, num_teams: int, team_size: int, now: date
             counts[kept] += 1
         else:
             homeless.append(member)
+    moves: list[events.TeamMove] = []
     for member in homeless:
+        previous = member.team.index if member.team_id and member.team else None
+        new_index: int | None = None
         if teams:
-            index = min(counts, key=lambda i: (counts[i], i))
-            counts[index] += 1
-            member.team = teams[index]
+            new_index = min(counts, key=lambda i: (counts[i], i))
+            counts[new_index] += 1
+            member.team = teams[new_index]
         else:
             member.team = None
         member.save(update_fields=["team"])
+        if new_index != previous:
+            moves.append(events.TeamMove(member.player.uid, previous, new_index))
+    return moves
 
 
 @transaction.atomic
@@ -386,9 +424,12 @@ def session_move_to_team(*, session_id: int, actor: Actor, index: int, player_ui
         return session
     if session.team_size and target.size >= session.team_size:
         raise Conflict(f"Team {index} is full.", code="team_full")
+    previous = next((t.index for t in teams if t.id == membership.team_id), None)
     membership.team = target
     membership.save(update_fields=["team"])
     documents.session_commit(session, now=now)
+    moved_uid = actor.uid if player_id == actor.id else player_uid
+    events.record(events.move_events(session, actor, [events.TeamMove(moved_uid, previous, index)], now))
     return session
 
 
@@ -407,7 +448,9 @@ def session_kick(*, session_id: int, actor: Actor, player_uid: Any) -> GameSessi
     if session.status == S.CLOSED:
         raise Conflict("The session is closed.", code="session_closed", status=session.status)
     is_member = Membership.objects.filter(session=session, player=player).exists()
-    reservations = documents.drop_reservations(Reservation.objects.filter(session=session, player=player), now)
+    reservations = documents.drop_reservations(
+        Reservation.objects.filter(session=session, player=player), now, cancelled_by=actor, cancel=True
+    )
     documents.mark_expired_invites(Invite.objects.filter(session=session, player=player), now)
     invites = Invite.objects.filter(session=session, player=player, state=InviteState.PENDING).update(
         state=InviteState.REVOKED, date_modified=now
@@ -416,8 +459,26 @@ def session_kick(*, session_id: int, actor: Actor, player_uid: Any) -> GameSessi
         raise Conflict("The player has no membership, reservation or invite here.", code="nothing_to_kick")
     before = (set(session.users_doc), documents.invited_uids(session.invites_doc, now))
     changed: set[str] = set()
+    host_uid: Any = None
+    player_uid = str(player.uid)
     if is_member:
-        changed, _ = _remove_member(session, player.id, str(player.uid), now)
+        changed, host_uid = _remove_member(session, player.id, player_uid, now)
     if is_member or invites:
         documents.session_commit(session, now=now, fields=changed, before=before)  # re-rendered
+    made: list[SessionEvent] = []
+    if is_member:
+        made += events.removal_events(
+            session,
+            actor,
+            EventType.MEMBER_KICKED,
+            player_uid,
+            changed,
+            documents.locked_host_uid(session),
+            host_uid,
+            now,
+        )
+    if invites:
+        # (One pending invite at most: Invite's constraint.)
+        made.append(events.event(session, EventType.INVITE_REVOKED, actor=actor, at=now, player_uid=player_uid))
+    events.record(made)
     return session

@@ -34,10 +34,12 @@ from django.utils.dateparse import parse_datetime
 from players_app.models import Player
 from sessions_project.errors import Conflict, InvalidInput, field_error
 from sessions_project.fields import data_message, data_problem
+from sessions_project.times import iso
 
 from .. import permissions
+from ..event_models import EventType
 from ..models import Chart, GameSession, Score, SessionStatus, Visibility
-from . import documents, sessions
+from . import documents, events, sessions
 
 if TYPE_CHECKING:
     from ..permissions import Actor
@@ -159,6 +161,9 @@ def score_submit(
     # Playing is activity: the idle deadline moves back, as with a heartbeat (version stays).
     documents.refresh_idle_deadline(session, now)
     session.save(update_fields=["last_activity_at", "idle_deadline"])
+    uid = actor.uid if player_id == actor.id else player_uid
+    data = {"scoreId": score.pk, "chart": chart_id, "value": json_number(score.value)}
+    events.record_one(session, EventType.SCORE_SUBMITTED, actor=actor, at=now, version=None, player_uid=uid, data=data)
     return score
 
 
@@ -381,6 +386,9 @@ def _imported_session_create(actor: Actor, first: datetime, last: datetime) -> G
     session.closed_at = last
     session.is_imported = True
     session.save(update_fields=["status", "date_created", "closed_at", "is_imported"])
+    # Made closed: its close is recorded too (the status change does not move `version`).
+    data = {"reason": "imported", "closedAt": iso(last)}
+    events.record_one(session, EventType.SESSION_CLOSED, actor=actor, version=None, data=data)
     return session
 
 

@@ -27,10 +27,12 @@ from django.utils import timezone
 from players_app.models import Player
 from sessions_project.conditional import if_match_passes
 from sessions_project.errors import Conflict, Forbidden, InvalidInput, NotFound, PreconditionFailed, field_error
+from sessions_project.times import iso
 
 from .. import permissions
+from ..event_models import EventType, SessionEvent
 from ..models import LIVE_STATUSES, GameSession, Membership, SessionStatus, Team
-from . import documents, invites, lifecycle, membership
+from . import documents, events, invites, lifecycle, membership
 
 if TYPE_CHECKING:
     from ..permissions import Actor
@@ -155,10 +157,24 @@ def session_create(*, actor: Actor, values: dict[str, Any], counts_as_live: bool
         for offset, (player_id, index) in enumerate(zip(member_ids, placement, strict=True))
     ]
     Membership.objects.bulk_create(memberships)
+    invite_changes: list[invites.InviteChange] = []
     if invited:
-        invites.set_invited(session, actor, invited, now)
+        invite_changes = invites.set_invited(session, actor, invited, now)
         documents.render_documents(session)
         session.save(update_fields=["users_doc", "teams_doc", "invites_doc"])
+    created = events.event(
+        session,
+        EventType.SESSION_CREATED,
+        actor=actor,
+        at=now,
+        data={
+            "hostUid": events.text_uid(host_uid),
+            "status": session.status,
+            "visibility": session.visibility,
+            "users": list(session.users_doc),
+        },
+    )
+    events.record([created, *invites.invite_events(session, actor, invite_changes, now)])
     documents.touch_player_views(
         dict.fromkeys([*session.users_doc, *documents.invited_uids(session.invites_doc, now)], now)
     )
@@ -284,8 +300,9 @@ def session_update(
 
     num_teams = values.get("num_teams", session.num_teams)
     team_size = values.get("team_size", session.team_size)
+    moves: list[events.TeamMove] = []
     if (num_teams, team_size) != (session.num_teams, session.team_size):
-        membership.resize_teams(session, num_teams, team_size, now)
+        moves = membership.resize_teams(session, num_teams, team_size, now)
         session.num_teams, session.team_size = num_teams, team_size
         changed.update({"num_teams", "team_size"})
 
@@ -299,17 +316,60 @@ def session_update(
     elif "status" in values:
         lifecycle.check_transition(session.status, values["status"], "update")
 
-    if invited is not None and invites.set_invited(session, actor, invited, now):
-        changed.add("invites")
+    invite_changes: list[invites.InviteChange] = []
+    if invited is not None:
+        invite_changes = invites.set_invited(session, actor, invited, now)
+        if invite_changes:
+            changed.add("invites")
 
     # Only resizing and `invited` change the rows `users`, `teams` and `invited` show.
     rendered = bool(changed & {"num_teams", "invites"})
+    host_uid = documents.locked_host_uid(session) if new_host is _UNCHANGED else getattr(new_host, "uid", None)
     if changed:
         documents.session_commit(session, now=now, fields=changed - {"invites"}, render=rendered)
+        events.record(_update_events(session, actor, changed, host_uid, moves, invite_changes, now))
     if not rendered and "data" not in changed:
-        host_uid = documents.locked_host_uid(session) if new_host is _UNCHANGED else getattr(new_host, "uid", None)
         documents.vouch(session, host_uid)
     return session
+
+
+def _update_events(
+    session: GameSession,
+    actor: Actor,
+    changed: set[str],
+    host_uid: Any,
+    moves: list[events.TeamMove],
+    invite_changes: list[invites.InviteChange],
+    now: datetime,
+) -> list[SessionEvent]:
+    """An update's events, after its commit (they carry the new version): `session.updated`
+    with the members that changed, then what it did besides (host, teams, invites, close)."""
+    changes = events.session_changes(session, changed, host_uid)
+    if "invites" in changed:
+        changes["invited"] = [invite["uid"] for invite in session.invites_doc]
+    made = [events.event(session, EventType.SESSION_UPDATED, actor=actor, at=now, data={"changes": changes})]
+    if "host" in changed:
+        made.append(
+            events.event(
+                session,
+                EventType.HOST_CHANGED,
+                actor=actor,
+                at=now,
+                data={
+                    "previousHostUid": events.text_uid(documents.locked_host_uid(session)),
+                    "hostUid": events.text_uid(host_uid),
+                },
+            )
+        )
+    made += events.move_events(session, actor, moves, now)
+    made += invites.invite_events(session, actor, invite_changes, now)
+    if "status" in changed and session.status == S.CLOSED:
+        made.append(
+            events.event(
+                session, EventType.SESSION_CLOSED, actor=actor, at=now, data={"reason": "update", "closedAt": iso(now)}
+            )
+        )
+    return made
 
 
 @transaction.atomic
@@ -317,26 +377,31 @@ def session_delete(*, session_id: int, actor: Actor) -> None:
     """Delete a session and everything on it (host or session:*)."""
     session = documents.lock_session(session_id)
     permissions.authorize_session_manage(actor, session)
+    now = timezone.now()
     if session.status in LIVE_STATUSES:
-        documents.touch_player_views(documents.leaving_times([session], timezone.now()))
+        documents.touch_player_views(documents.leaving_times([session], now))
+    events.record_one(session, EventType.SESSION_DELETED, actor=actor, at=now, version=None)
     session.delete()
 
 
 TRUNCATE_BATCH = 500  # sessions deleted per statement group (their cascades list the ids)
 
 
-def session_truncate(*, sessions: QuerySet[GameSession] | None = None) -> int:
+def session_truncate(*, sessions: QuerySet[GameSession] | None = None, actor: Actor | None = None) -> int:
     """Delete these sessions (DELETE /sessions: the caller's visible sessions narrowed by the
     list filters, as /sessions/count counts them), every session when None; returns how many.
 
     The rows are locked and read first, so exactly the sessions counted (and whose members,
-    invitees and reservation holders get their view stamps raised) are the ones deleted."""
+    invitees and reservation holders get their view stamps raised) are the ones deleted, each
+    with its `session.deleted` event (by `actor`; None: the system)."""
     now = timezone.now()
     queryset = GameSession.objects.all() if sessions is None else sessions
     with transaction.atomic():
         # of=("self",): a hostUid filter joins the player table, whose rows must not be locked.
         doomed = list(
-            queryset.order_by("pk").select_for_update(of=("self",)).only("pk", "status", "closes_at", "idle_deadline")
+            queryset.order_by("pk")
+            .select_for_update(of=("self",))
+            .only("pk", "uid", "visibility", "status", "closes_at", "idle_deadline")
         )
         live = [session for session in doomed if session.status in LIVE_STATUSES]
         touches: dict[str, datetime] = {}
@@ -344,6 +409,9 @@ def session_truncate(*, sessions: QuerySet[GameSession] | None = None) -> int:
             for player_uid, at in documents.leaving_times(live[start : start + documents.STAMP_BATCH], now).items():
                 documents.raise_time(touches, player_uid, at)
         documents.touch_player_views(touches)
+        events.record(
+            events.event(session, EventType.SESSION_DELETED, actor=actor, at=now, version=None) for session in doomed
+        )
         for start in range(0, len(doomed), TRUNCATE_BATCH):
             GameSession.objects.filter(pk__in=[s.pk for s in doomed[start : start + TRUNCATE_BATCH]]).delete()
     return len(doomed)

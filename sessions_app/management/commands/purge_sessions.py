@@ -1,14 +1,16 @@
-"""Delete sessions closed before a date, with everything that hangs on them."""
+"""Delete sessions closed before a date, with everything that hangs on them, and the session
+events older than the retention (EVENT_RETENTION_DAYS)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError
 
-from sessions_app.services.lifecycle import sessions_purge
+from sessions_app.services.lifecycle import events_purge, sessions_purge
 from sessions_project.commands import moment, positive_int
 from sessions_project.times import iso
 
@@ -17,7 +19,9 @@ class Command(BaseCommand):
     help = (
         "Delete the sessions whose closedAt is before DATE (recorded, or a closesAt or idle deadline "
         "that has passed) together with their members, teams, invites, reservations and scores, in "
-        "batches, and report how many rows of each kind went. Live sessions are never touched."
+        "batches, and report how many rows of each kind went. Live sessions are never touched. "
+        "Also deletes the session events older than EVENT_RETENTION_DAYS (default 30), whatever "
+        "their session's state: a deleted session's events stay until then."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -57,3 +61,10 @@ class Command(BaseCommand):
         if sessions or dry_run:
             for label, count in counts.items():
                 self.stdout.write(f"  {label}: {count}")
+        try:
+            old_events = events_purge(dry_run=dry_run)
+        except DatabaseError as exc:
+            raise CommandError(f"Could not purge session events: {exc}") from exc
+        days = settings.EVENT_RETENTION_DAYS
+        verb = "Would delete" if dry_run else "Deleted"
+        self.stdout.write(f"{verb} {old_events} session event(s) older than {days} day(s).")

@@ -1,0 +1,85 @@
+"""Events under concurrency, with real connections on PostgreSQL: racing joins write one
+`member.joined` per join that won and none for the refused, with the versions they made; and
+sweepers running at once apply each expiry, and record it, exactly once."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from sessions_app.event_models import SessionEvent
+from sessions_app.models import GameSession, Invite
+from sessions_app.services import invites, lifecycle
+from sessions_app.services.sessions import session_create
+
+from .factories import PlayerFactory
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+def at_once(calls: list[Callable[[], object]]) -> None:
+    """Run the calls at the same moment, each on its own connection."""
+    barrier = threading.Barrier(len(calls))
+    errors: list[BaseException] = []
+
+    def run(call: Callable[[], object]) -> None:
+        try:
+            barrier.wait(timeout=30)
+            call()
+        except BaseException as exc:  # reported below, in the test's thread
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(t.is_alive() for t in threads), "a call hung"
+    assert errors == []
+
+
+def test_racing_joins_write_one_event_per_join_that_won(host):
+    session = session_create(actor=host, values={"num_teams": 1, "team_size": 4})  # three free places
+    players = [PlayerFactory() for _ in range(10)]
+    statuses: list[int] = []
+
+    def join(player) -> Callable[[], None]:
+        def call() -> None:
+            client = APIClient()
+            client.force_authenticate(player)
+            statuses.append(client.post(f"/api/v1/sessions/{session.uid}/join").status_code)
+
+        return call
+
+    at_once([join(player) for player in players])
+
+    assert sorted(statuses) == [200] * 3 + [409] * 7
+    joined = list(SessionEvent.objects.filter(session_uid=session.uid, type="member.joined").order_by("id"))
+    assert len(joined) == 3
+    # Written under the session's lock: ids in commit order, each with the version it made.
+    assert [e.version for e in joined] == [1, 2, 3]
+    assert GameSession.objects.get(pk=session.pk).version == 3
+
+
+def test_sweepers_running_at_once_record_each_expiry_once(host):
+    sessions = [session_create(actor=host, values={}) for _ in range(5)]
+    soon = timezone.now() + timedelta(seconds=1)
+    for session in sessions:
+        invites.invite_create(session_id=session.pk, actor=host, player_uid=PlayerFactory().uid, expires_at=soon)
+        invites.reservation_create(session_id=session.pk, actor=host, player_uid=PlayerFactory().uid, expires_at=soon)
+    later = soon + timedelta(seconds=1)
+
+    at_once([lambda: lifecycle.close_due_sessions(now=later, batch_size=2) for _ in range(4)])
+    lifecycle.close_due_sessions(now=later)  # what a skipped (locked) session left, if any
+
+    assert SessionEvent.objects.filter(type="invite.expired").count() == 5
+    assert SessionEvent.objects.filter(type="reservation.expired").count() == 5
+    assert Invite.objects.filter(state="expired").count() == 5
