@@ -204,9 +204,7 @@ def count_visible(sessions: GameSessionQuerySet, user: Actor) -> int:
     return sum(row["n"] for row in visible_count_parts(sessions, player_id, timezone.now()))
 
 
-def visible_count_parts(
-    sessions: GameSessionQuerySet, player_id: int | None, now: datetime
-) -> QuerySet[Any, Any]:
+def visible_count_parts(sessions: GameSessionQuerySet, player_id: int | None, now: datetime) -> QuerySet[Any, Any]:
     """The two counts of count_visible (rows of `n`), for `player_id` (None: every session)."""
     parts = [sessions.filter(visibility=Visibility.PUBLIC), sessions.filter(visibility=Visibility.PRIVATE)]
     if player_id is not None:
