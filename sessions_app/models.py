@@ -132,7 +132,8 @@ def visibility_q(player_id: int, now: datetime | None = None, *, public: bool = 
 # forward gives `col DESC, uid ASC`, which `(col, uid)` scanned backward (uid DESC) cannot.
 # dateCreated and dateModified are near-unique: one index serves both directions (backward,
 # an incremental sort orders each tiny group of equal times by uid). uid has its unique index;
-# status is computed as of now (`status_now`) and cannot be indexed: it stays a top-N sort.
+# status is computed as of now (`status_now`) and cannot be indexed: a page sorted by it is
+# read from one part per status, each a walk of the uid index (lists.ordered_page).
 _SORT_BOTH_WAYS = {
     "version": "version",
     "visibility": "visibility",
