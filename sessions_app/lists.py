@@ -54,16 +54,6 @@ _shapes: OrderedDict[tuple[Any, ...], PreparedRows] = OrderedDict()
 _shapes_lock = threading.Lock()
 
 
-def page_queryset(
-    columns: Sequence[str], *, player_id: int | None, now: datetime, ordering: Sequence[str], limit: int, skip: int
-) -> QuerySet[GameSession, dict[str, Any]]:
-    """One page of the list as a values() queryset: visible to `player_id` (every session
-    when None: a session:* caller), in `ordering`, `limit` rows after `skip`."""
-    return ordered_page(
-        GameSession.objects.all(), columns, player_id=player_id, now=now, ordering=ordering, limit=limit, skip=skip
-    )
-
-
 def ordered_page(
     sessions: GameSessionQuerySet,
     columns: Sequence[str],
@@ -186,8 +176,14 @@ def _prepare(
     every_session: bool, columns: tuple[str, ...], ordering: tuple[str, ...], limit: int, skip: int
 ) -> PreparedRows:
     def build(player_id: int, now: datetime) -> QuerySet[GameSession, dict[str, Any]]:
-        return page_queryset(
-            columns, player_id=None if every_session else player_id, now=now, ordering=ordering, limit=limit, skip=skip
+        return ordered_page(
+            GameSession.objects.all(),
+            columns,
+            player_id=None if every_session else player_id,
+            now=now,
+            ordering=ordering,
+            limit=limit,
+            skip=skip,
         )
 
     return PreparedRows(build, _PLAYER, _NOW, raw_json=PASSED_THROUGH)
