@@ -113,7 +113,11 @@ def order(spec: dict) -> str:
     return quote(json.dumps(spec))
 
 
-def test_the_sessions_read_as_every_status_and_both_visibilities(sessions):
+def test_the_sessions_read_as_every_status_and_both_visibilities(sessions, request):
+    private = GameSession.objects.filter(visibility=Visibility.PRIVATE)
+    for persona in ("host", "member", "invitee", "reserved"):  # each tied to private sessions
+        assert private.filter(pk__in=GameSession.objects.visible_to(request.getfixturevalue(persona))).exists()
+    assert not private.filter(pk__in=GameSession.objects.visible_to(request.getfixturevalue("outsider"))).exists()
     now = timezone.now()
     read_as = {s.uid: s.effective_status(now) for s in GameSession.objects.all()}
     assert set(read_as.values()) == {s.value for s in SessionStatus}
