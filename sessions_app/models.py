@@ -129,7 +129,8 @@ def visibility_q(player_id: int, now: datetime | None = None, *, public: bool = 
 # Page 1 sorted by any member (filters.SORTABLE) either way, with parse_sort's uid ASC tiebreak,
 # is an index scan stopped by the LIMIT. Repeating values need an index per direction (`col
 # DESC, uid` forward is not `col, uid` backward); near-unique dates need one (an incremental
-# sort orders equal times by uid); uid has its unique index; status_now cannot be indexed.
+# sort orders equal times by uid); uid has its unique index. status_now cannot be indexed: a
+# page sorted by it is read from one part per status, each a walk of the uid index (lists.py).
 _SORT_BOTH_WAYS = {
     "version": "version",
     "visibility": "visibility",

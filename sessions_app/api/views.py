@@ -33,13 +33,13 @@ from rest_framework.response import Response
 from players_app.authentication import caller
 from sessions_app import permissions
 from sessions_app.filters import GameSessionFilterSet, parse_sort
-from sessions_app.lists import session_count, session_page
+from sessions_app.lists import ordered_page, session_count, session_page, viewer_id
 from sessions_app.models import GameSession, GameSessionQuerySet, row_visible_to
 from sessions_app.reads import count_visible
 from sessions_app.services import lifecycle, membership, sessions
 from sessions_project.conditional import if_none_match_hits
 from sessions_project.errors import InvalidInput, NotFound, field_error
-from sessions_project.pagination import PAGING_PARAMETERS, LimitSkipPagination, limit_skip, page_of
+from sessions_project.pagination import PAGING_PARAMETERS, LimitSkipPagination, limit_skip
 from sessions_project.query import DeclaredQueryParametersMixin
 from sessions_project.schema import error_responses
 
@@ -169,13 +169,6 @@ class SessionViewSet(DeclaredQueryParametersMixin, viewsets.GenericViewSet[GameS
             return queryset
         return super().filter_queryset(queryset)
 
-    def filtered(self) -> GameSessionQuerySet:
-        """get_queryset() through the filters: still a GameSessionQuerySet (filtering keeps the
-        class), which filter_queryset's signature, shared by every model, cannot say."""
-        queryset = self.filter_queryset(self.get_queryset())
-        assert isinstance(queryset, GameSessionQuerySet)
-        return queryset
-
     def get_permissions(self) -> Sequence[_SupportsHasPermission]:
         if self.action == "truncate":
             return [*super().get_permissions(), permissions.CanTruncateSessions()]
@@ -195,12 +188,17 @@ class SessionViewSet(DeclaredQueryParametersMixin, viewsets.GenericViewSet[GameS
             limit, skip = limit_skip(request.query_params)
             page = session_page(caller(request), DOCUMENT_COLUMNS, ordering=ordering, limit=limit, skip=skip, now=now)
         else:
-            queryset = self.filtered()
-            if "status_now" in ordering or "-status_now" in ordering:
-                queryset = queryset.with_effective_status()
-            queryset = queryset.order_by(*ordering)
-            # deferred: a deep skip steps over the page's keys alone (parse_sort's order is total).
-            page = page_of(queryset.values(*DOCUMENT_COLUMNS), request, deferred=True)
+            # The filters apply to every session; ordered_page applies the caller's visibility
+            # (what get_queryset's visible_to does) and orders the page as the prepared read does.
+            filtered = self.filter_queryset(GameSession.objects.all())
+            assert isinstance(filtered, GameSessionQuerySet)
+            limit, skip = limit_skip(request.query_params)
+            player_id = viewer_id(caller(request))
+            page = list(
+                ordered_page(
+                    filtered, DOCUMENT_COLUMNS, player_id=player_id, now=now, ordering=ordering, limit=limit, skip=skip
+                )
+            )
         return Response([session_document(row, now) for row in page])
 
     @extend_schema(operation_id="sessions_count", responses={200: SessionCountSerializer, **error_responses(400)})
