@@ -196,14 +196,7 @@ def invite_decline(*, invite_id: int, actor: Actor) -> Invite:
     invite, session = _lock_invite(invite_id)
     if invite.player_id != actor.id:
         raise NotFound("No such invite.", code="invite_not_found")
-    documents.settle(session, now)
-    _require_pending(invite, now)
-    invite.state = InviteState.DECLINED
-    invite.date_modified = now
-    invite.save(update_fields=["state", "date_modified"])
-    documents.session_commit(session, now=now)
-    events.record([invite_event(session, actor, EventType.INVITE_DECLINED, invite, actor.uid, now)])
-    return invite
+    return _end_pending_invite(invite, session, actor, InviteState.DECLINED, EventType.INVITE_DECLINED, now)
 
 
 @transaction.atomic
@@ -212,14 +205,21 @@ def invite_revoke(*, invite_id: int, actor: Actor) -> Invite:
     now = timezone.now()
     invite, session = _lock_invite(invite_id)
     permissions.authorize_session_manage(actor, session)
+    return _end_pending_invite(invite, session, actor, InviteState.REVOKED, EventType.INVITE_REVOKED, now)
+
+
+def _end_pending_invite(
+    invite: Invite, session: GameSession, actor: Actor, state: InviteState, kind: EventType, now: datetime
+) -> Invite:
+    """Decline or revoke a locked invite (its session locked too): settle the session, refuse
+    an invite no longer pending, record the new state, re-render `invited`, write the event."""
     documents.settle(session, now)
     _require_pending(invite, now)
-    invite.state = InviteState.REVOKED
+    invite.state = state
     invite.date_modified = now
     invite.save(update_fields=["state", "date_modified"])
     documents.session_commit(session, now=now)
-    player_uid = getattr(invite, LOCKED_PLAYER_UID)
-    events.record([invite_event(session, actor, EventType.INVITE_REVOKED, invite, player_uid, now)])
+    events.record([invite_event(session, actor, kind, invite, getattr(invite, LOCKED_PLAYER_UID), now)])
     return invite
 
 

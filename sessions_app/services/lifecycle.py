@@ -132,6 +132,25 @@ def session_heartbeat(*, session_id: int, actor: Actor) -> GameSession:
     return session
 
 
+def _settled_batch(sessions: QuerySet[GameSession], batch_size: int, now: datetime) -> list[GameSession]:
+    """The next `batch_size` of these sessions, locked in pk order (rows another worker holds
+    are skipped where the database can), each due close recorded as the services record it:
+    the players' view stamps raised once for the batch, in uid order (see
+    documents.touch_player_views), its session.closed events in one INSERT. Call it inside
+    the batch's transaction."""
+    locked = sessions.order_by("pk")
+    if connection.features.has_select_for_update_skip_locked:
+        locked = locked.select_for_update(skip_locked=True)
+    batch = list(locked[:batch_size])
+    touches: dict[str, datetime] = {}
+    made: list[SessionEvent] = []
+    for session in batch:
+        documents.settle(session, now, touches, made)
+    documents.touch_player_views(touches)
+    events.record(made)
+    return batch
+
+
 def close_due_sessions(
     *, now: datetime | None = None, batch_size: int = 500, progress: Callable[[int], None] | None = None
 ) -> list[GameSession]:
@@ -141,19 +160,9 @@ def close_due_sessions(
     `progress` is called after each batch with how many were closed so far."""
     now = now or timezone.now()
     closed: list[GameSession] = []
-    skip_locked = connection.features.has_select_for_update_skip_locked
     while True:
         with transaction.atomic():
-            queryset = GameSession.objects.due(now).order_by("pk")
-            if skip_locked:
-                queryset = queryset.select_for_update(skip_locked=True)
-            batch = list(queryset[:batch_size])
-            touches: dict[str, datetime] = {}
-            made: list[SessionEvent] = []
-            for session in batch:
-                documents.settle(session, now, touches, made)
-            documents.touch_player_views(touches)  # once per batch, in uid order (see documents.touch_player_views)
-            events.record(made)  # the batch's session.closed events, in one INSERT
+            batch = _settled_batch(GameSession.objects.due(now), batch_size, now)
             closed.extend(batch)
         if progress is not None and batch:
             progress(len(closed))
@@ -250,25 +259,15 @@ def sessions_purge(
             counts[_label(model)] = model._default_manager.filter(**{f"{field}__in": queryset.values("pk")}).count()
         return counts
 
-    skip_locked = connection.features.has_select_for_update_skip_locked
     deleted_sessions = 0
     while True:
         with transaction.atomic():
             # Lock the session rows first (session before what hangs on it, as the services
-            # do); rows a service holds right now are skipped and purged by a later run.
-            locked = queryset.order_by("pk")
-            if skip_locked:
-                locked = locked.select_for_update(skip_locked=True)
-            batch = list(locked[:batch_size])
-            # A due session not yet swept is recorded closed first, as the sweeper would: that
-            # raises its players' view stamps to its deadline, which its rows (deleted next)
-            # dated until now.
-            touches: dict[str, datetime] = {}
-            made: list[SessionEvent] = []
-            for session in batch:
-                documents.settle(session, now, touches, made)
-            documents.touch_player_views(touches)
-            events.record(made)
+            # do); rows a service holds right now are skipped and purged by a later run. A due
+            # session not yet swept is recorded closed first, as the sweeper would: that raises
+            # its players' view stamps to its deadline, which its rows (deleted next) dated
+            # until now.
+            batch = _settled_batch(queryset, batch_size, now)
             pks = [session.pk for session in batch]
             if pks:
                 _, per_model = GameSession.objects.filter(pk__in=pks).delete()
