@@ -9,13 +9,13 @@ from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from sessions_app.event_models import SessionEvent
+from sessions_app.event_models import EventType, SessionEvent
 from sessions_app.models import GameSession, Invite
-from sessions_app.services import invites, lifecycle
+from sessions_app.services import events, invites, lifecycle
 from sessions_app.services.sessions import session_create
 
 from .factories import PlayerFactory
@@ -83,3 +83,48 @@ def test_sweepers_running_at_once_record_each_expiry_once(host):
     assert SessionEvent.objects.filter(type="invite.expired").count() == 5
     assert SessionEvent.objects.filter(type="reservation.expired").count() == 5
     assert Invite.objects.filter(state="expired").count() == 5
+
+
+def test_event_ids_are_handed_out_in_commit_order_across_sessions(host, member):
+    """A writer that would draw a higher id waits until the writer holding a lower one has
+    committed, so a reader that saw an id never later finds a smaller one appear."""
+    first = session_create(actor=host, values={})
+    second = session_create(actor=member, values={})
+    holding = threading.Event()
+    release = threading.Event()
+    order: list[str] = []
+
+    def slow_writer() -> None:
+        with transaction.atomic():
+            events.record_one(first, EventType.SCORE_SUBMITTED, actor=None, version=None)
+            holding.set()
+            release.wait(timeout=30)
+            order.append("slow committed")
+
+    def quick_writer() -> None:
+        holding.wait(timeout=30)
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL lock_timeout = '300ms'")
+            try:
+                events.record_one(second, EventType.SCORE_SUBMITTED, actor=None, version=None)
+            except Exception as exc:  # the lock timeout: it had to wait for the slow writer
+                order.append(f"quick waited: {type(exc).__name__}")
+                raise
+        order.append("quick committed")
+
+    def quick_then_release() -> None:
+        try:
+            quick_writer()
+        except Exception:
+            pass
+        finally:
+            release.set()
+
+    at_once([slow_writer, quick_then_release])
+
+    assert order == ["quick waited: OperationalError", "slow committed"]
+    # Once the slow writer has committed, the next one goes through, with the higher id.
+    later = events.record_one(second, EventType.SCORE_SUBMITTED, actor=None, version=None)
+    slow = SessionEvent.objects.filter(session_uid=first.uid, type=EventType.SCORE_SUBMITTED).get()
+    assert later.id > slow.id

@@ -3,7 +3,10 @@
 A workflow builds its events (`event`) after its change, in its own transaction and under
 the session row's lock, and writes them with one `record` (one INSERT, whatever the number):
 an event exists exactly when its change was committed, and a rolled-back change leaves none.
-Under the session's lock, one session's events get their ids in commit order.
+Ids are in commit order across the whole log, so a reader walking it by id (`?after=`, a
+live stream resuming) never skips one: on PostgreSQL a trigger takes an advisory lock before
+each INSERT draws its ids, held until the commit (migration 0009_event_commit_order); SQLite
+lets one transaction write at a time.
 
 `version` is the session's after the change, or None for a change that did not move it
 (a close or an expiry by time, a reservation, a score, a delete). `actor` None is the system
