@@ -132,3 +132,36 @@ try:  # describe the scheme in the OpenAPI schema (drf-spectacular is installed 
             }
 except ImportError:  # pragma: no cover
     pass
+
+
+class StreamCredentials:
+    """The caller of a live stream route and when its access token expires.
+
+    `Authorization: jwt <token>` (JWT, Bearer) like every route; a client that cannot set
+    headers on a WebSocket or EventSource (browsers) sends `?token=<access>` instead, which only
+    these routes accept: a URL ends up in access logs, so a token there is as exposed as the
+    logs are (it expires with JWT_ACCESS_SECONDS)."""
+
+    def __init__(self, player: TokenPlayer, expires_at: float):
+        self.player = player
+        self.expires_at = expires_at
+
+
+def stream_credentials(authorization: bytes | None, query_token: str | None) -> StreamCredentials:
+    """Verify a stream's credentials (header first, then the query's token); raises
+    AuthenticationFailed (no or bad credentials) like the REST routes' authentication."""
+    from rest_framework.exceptions import AuthenticationFailed
+
+    authentication = StatelessJWTAuthentication()
+    raw: bytes | None = None
+    if authorization:
+        raw = authentication.get_raw_token(authorization)
+    elif query_token:
+        raw = query_token.encode()
+    if raw is None:
+        raise AuthenticationFailed("Authentication credentials were not provided.", code="not_authenticated")
+    try:
+        token = authentication.get_validated_token(raw)
+        return StreamCredentials(authentication.get_user(token), float(token["exp"]))
+    except (InvalidToken, TokenError, KeyError, TypeError, ValueError):
+        raise AuthenticationFailed("The token is not valid or has expired.", code="token_not_valid") from None

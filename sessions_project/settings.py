@@ -207,6 +207,31 @@ else:
         }
     }
 
+# Live delivery (sessions_app.live): the channel layer wakes listeners up when events are
+# written. In-process memory by default (one process serves REST and live: `make run`); Redis
+# with REDIS_URL, which is what reaches a listener in another process (`make serve`, several
+# hosts). Only wake-ups travel through it: a listener reads the events from the database.
+ASGI_APPLICATION = "sessions_project.asgi.application"
+CHANNEL_LAYERS: dict[str, dict[str, Any]]
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": env_str("LIVE_CHANNEL_PREFIX", "sessions-live")},
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+# At most this many live connections (WebSocket and SSE together) per player at once; the next
+# is refused (WebSocket close 4429, HTTP 429).
+LIVE_MAX_CONNECTIONS_PER_PLAYER = env_int("LIVE_MAX_CONNECTIONS_PER_PLAYER", 5, 1)
+# A listener reads the log at least this often even without a wake-up, and an SSE stream sends
+# a comment line then, so that proxies keep the connection open.
+LIVE_KEEPALIVE_SECONDS = env_int("LIVE_KEEPALIVE_SECONDS", 15, 1)
+# A client that has not taken a message within this many seconds (its socket stays full) is a
+# slow consumer: disconnected (WebSocket close 4408; the SSE stream ends), never buffered for.
+LIVE_SEND_TIMEOUT_SECONDS = env_int("LIVE_SEND_TIMEOUT_SECONDS", 10, 1)
+
 AUTH_USER_MODEL = "players_app.Player"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -4,11 +4,7 @@ Both are keyset pages by event id: `?after=<id>` (the last id the client has) an
 oldest first, a plain JSON array; a client polls with the last id it saw and misses nothing
 of what was committed before its read.
 
-Who sees what (`SessionEvent.objects.seen_in_session_by`, `feed_of`): whoever may see a
-session (the rule of GET /sessions/{uid}) sees its events, except the invite and reservation
-events of a session that was private when they happened: those are its host's, the player's
-concerned and session:* accounts'. The events of a deleted session stay readable by session:*
-accounts until purged (EVENT_RETENTION_DAYS).
+Who sees what is `sessions_app.feeds`' rule, shared with the live routes (`sessions_app.live`).
 """
 
 from __future__ import annotations
@@ -22,19 +18,15 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from players_app.authentication import caller
-from sessions_app import permissions
-from sessions_app.event_models import EventType, SessionEvent
-from sessions_app.models import row_visible_to
-from sessions_project.errors import NotFound
+from sessions_app import feeds
+from sessions_app.event_models import EventType
 from sessions_project.pagination import AFTER_SCHEMA, LIMIT_SCHEMA, after_limit
 from sessions_project.query import DeclaredQueryParametersMixin
 from sessions_project.schema import error_responses
-from sessions_project.times import iso
 
 from .serializers import SESSION_ROW_BY_UID
 from .views import UID_PARAMETER, parse_uid
 
-EVENT_COLUMNS = ("id", "type", "session_uid", "version", "actor_uid", "at", "data")
 EVENT_PARAMETERS = frozenset({"after", "limit"})
 EVENT_PAGING = [
     OpenApiParameter(
@@ -45,7 +37,7 @@ EVENT_PAGING = [
 
 
 class SessionEventSerializer(serializers.Serializer[Any]):
-    """One event (schema only: `event_document` builds it)."""
+    """One event (schema only: `feeds.event_document` builds it)."""
 
     id = serializers.IntegerField(help_text="Increasing and unique across the service: resume with ?after=.")
     type = serializers.ChoiceField(choices=EventType.choices)
@@ -62,19 +54,6 @@ class SessionEventSerializer(serializers.Serializer[Any]):
             "on session.updated (a password as `hasPassword`)."
         )
     )
-
-
-def event_document(row: dict[str, Any]) -> dict[str, Any]:
-    actor_uid = row["actor_uid"]
-    return {
-        "id": row["id"],
-        "type": row["type"],
-        "sessionUid": str(row["session_uid"]),
-        "version": row["version"],
-        "actorUid": None if actor_uid is None else str(actor_uid),
-        "at": iso(row["at"]),
-        "data": row["data"],
-    }
 
 
 class SessionEventsView(DeclaredQueryParametersMixin, APIView):
@@ -98,21 +77,10 @@ class SessionEventsView(DeclaredQueryParametersMixin, APIView):
         actor = caller(request)
         after, limit = after_limit(request.query_params)
         row = SESSION_ROW_BY_UID.first(session_uid)
+        hosts = feeds.session_access(actor, row)
+        page = feeds.session_events(actor, session_uid, hosts=hosts, after=after, limit=limit)
         if row is None:
-            if not permissions.is_operator(actor):
-                raise NotFound("No such session.", code="session_not_found")
-        elif not row_visible_to(actor, row):
-            raise NotFound("No such session.", code="session_not_found")
-        hosts = row is not None and row["host_id"] is not None and row["host_id"] == actor.id
-        events = (
-            SessionEvent.objects.filter(session_uid=session_uid, id__gt=after)
-            .seen_in_session_by(actor, hosts=hosts)
-            .order_by("id")
-            .values(*EVENT_COLUMNS)[:limit]
-        )
-        page = [event_document(event) for event in events]
-        if row is None and not page and not SessionEvent.objects.filter(session_uid=session_uid).exists():
-            raise NotFound("No such session.", code="session_not_found")  # nor any trace of one
+            feeds.deleted_session_check(session_uid, page)
         return Response(page)
 
 
@@ -134,12 +102,5 @@ class MyEventsView(DeclaredQueryParametersMixin, APIView):
         ),
     )
     def get(self, request: Request) -> Response:
-        actor = caller(request)
         after, limit = after_limit(request.query_params)
-        events = (
-            SessionEvent.objects.feed_of(actor.id, actor.uid)
-            .filter(id__gt=after)
-            .order_by("id")
-            .values(*EVENT_COLUMNS)[:limit]
-        )
-        return Response([event_document(event) for event in events])
+        return Response(feeds.player_events(caller(request), after=after, limit=limit))

@@ -10,8 +10,8 @@ lets one transaction write at a time.
 
 `version` is the session's after the change, or None for a change that did not move it
 (a close or an expiry by time, a reservation, a score, a delete). `actor` None is the system
-(time, the sweeper). Live delivery hooks in here, in `record`: publishing the written events
-with `transaction.on_commit` reaches every event and only committed ones.
+(time, the sweeper). `record` also hands what it wrote to live delivery
+(`sessions_app.live.publish`), which wakes listeners up once the transaction has committed.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from django.utils import timezone
 from sessions_project.times import iso
 
 from ..event_models import RESTRICTED_PREFIXES, EventType, SessionEvent
+from ..live.publish import publish_on_commit
 from ..models import GameSession, Visibility
 
 if TYPE_CHECKING:
@@ -122,6 +123,7 @@ def record(events: Iterable[SessionEvent]) -> list[SessionEvent]:
     batch = list(events)
     if batch:
         SessionEvent.objects.bulk_create(batch)
+        publish_on_commit(batch)
     return batch
 
 
