@@ -28,13 +28,16 @@ install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
 ## run: migrate, make sure the demo accounts and demo data exist, serve on http://127.0.0.1:8000
-## (development mode: DEBUG=1, and a random key of this checkout's own in var/ unless SECRET_KEY is set)
+## (development mode: DEBUG=1, and a random key of this checkout's own in var/ unless SECRET_KEY is set).
+## One ASGI process (uvicorn, reloading on code changes) serves HTTP and the live WebSocket and
+## Server-Sent Events routes, with the in-memory channel layer unless REDIS_URL is set.
 run: export DEBUG = 1
 run: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py ensure_demo_accounts
 	$(BIN)/python manage.py seed_demo
-	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+	$(BIN)/uvicorn sessions_project.asgi:application --host $(HOST) --port $(PORT) --reload \
+		--reload-dir sessions_app --reload-dir players_app --reload-dir sessions_project --reload-dir templates
 
 ## serve: the production server (gunicorn + whitenoise); refuses to start without SECRET_KEY
 ## (50+ random characters); set DATABASE_URL and ALLOWED_HOSTS too

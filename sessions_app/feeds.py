@@ -95,6 +95,6 @@ def player_events(actor: Actor, *, after: int, limit: int) -> list[dict[str, Any
 
 def player_session_uids(actor: Actor) -> set[uuid.UUID]:
     """The sessions whose events make up the caller's feed now: those it is in or hosts."""
-    member_of = Membership.objects.filter(player_id=actor.id).values_list("session__uid", flat=True)
-    hosted = GameSession.objects.filter(host_id=actor.id).values_list("uid", flat=True)
+    member_of = Membership.objects.filter(player_id=actor.id).order_by().values_list("session__uid", flat=True)
+    hosted = GameSession.objects.filter(host_id=actor.id).order_by().values_list("uid", flat=True)
     return set(member_of.union(hosted))

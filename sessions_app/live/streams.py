@@ -183,16 +183,18 @@ class LiveStream:
         """A wake-up from the channel layer (cheap: the loop reads once, however many came)."""
         self._wake.set()
 
-    async def subscribe(self, layer: BaseChannelLayer | None, channel_name: str) -> None:
-        """Join the feed's groups now (and leave those no longer in it)."""
+    async def subscribe(self, layer: BaseChannelLayer | None, channel_name: str) -> bool:
+        """Join the feed's groups now (and leave those no longer in it); whether it joined one."""
         if layer is None:
-            return
+            return False
         wanted = self.feed.groups()
+        joined = bool(wanted - self.subscribed)
         for group in sorted(wanted - self.subscribed):
             await layer.group_add(group, channel_name)
         for group in sorted(self.subscribed - wanted):
             await layer.group_discard(group, channel_name)
         self.subscribed = wanted
+        return joined
 
     async def run(
         self, layer: BaseChannelLayer | None, channel_name: str, send: Send, keepalive: Callable[[], Awaitable[None]]
@@ -225,9 +227,23 @@ class LiveStream:
                 try:
                     await database_sync_to_async(self.feed.check)()
                 except DomainError:
+                    await self._last_words(send)
                     raise Closed(4404, "session not visible") from None
-                await self.subscribe(layer, channel_name)
+                if await self.subscribe(layer, channel_name):
+                    continue  # read again: a wake-up of a new group may have come before joining it
             if len(page) < PAGE:
+                return
+
+    async def _last_words(self, send: Send) -> None:
+        """The caller may no longer see the session (the check may run after more changes than
+        the page it follows): send the events up to the one that says why, then no more."""
+        for event in await database_sync_to_async(self.feed.read)(self.last_id):
+            await self._send_in_time(functools.partial(send, event))
+            self.last_id = event["id"]
+            removed = event["type"] in ("member.left", "member.kicked") and event["data"].get("playerUid") == str(
+                self.feed.actor.uid
+            )
+            if removed or event["type"] in ("session.deleted", "session.updated"):
                 return
 
     async def _send_in_time(self, sending: Callable[[], Awaitable[None]]) -> None:
