@@ -36,15 +36,22 @@ run: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py ensure_demo_accounts
 	$(BIN)/python manage.py seed_demo
-	$(BIN)/uvicorn sessions_project.asgi:application --host $(HOST) --port $(PORT) --reload \
+	$(BIN)/uvicorn sessions_project.asgi:application --host $(HOST) --port $(PORT) --lifespan off --reload \
 		--reload-dir sessions_app --reload-dir players_app --reload-dir sessions_project --reload-dir templates
 
-## serve: the production server (gunicorn + whitenoise); refuses to start without SECRET_KEY
-## (50+ random characters); set DATABASE_URL and ALLOWED_HOSTS too
+## serve: the production layout on one machine: gunicorn (WSGI workers, whitenoise) serves the
+## REST API, admin and docs on PORT; uvicorn serves the live routes (WebSocket /live, SSE
+## /events/stream) on LIVE_PORT (default PORT+1). Refuses to start without SECRET_KEY (50+ random
+## characters); set DATABASE_URL, ALLOWED_HOSTS and REDIS_URL (which carries events from the
+## gunicorn workers to the live process; without it listeners see them on their keep-alive tick).
+LIVE_PORT ?= $(shell echo $$(($(PORT) + 1)))
 serve: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput
-	$(BIN)/gunicorn --config sessions_project/gunicorn_conf.py --bind $(HOST):$(PORT)
+	@[ -n "$$REDIS_URL" ] || echo "serve: REDIS_URL is not set: live listeners get events on their keep-alive tick only" >&2
+	$(BIN)/uvicorn sessions_project.asgi:application --host $(HOST) --port $(LIVE_PORT) --lifespan off & \
+		live=$$!; trap 'kill $$live 2>/dev/null' EXIT INT TERM; \
+		$(BIN)/gunicorn --config sessions_project/gunicorn_conf.py --bind $(HOST):$(PORT)
 
 ## test: the whole suite (SQLite by default, PostgreSQL when DATABASE_URL is set)
 test: install-dev

@@ -102,7 +102,8 @@ def test_a_listener_on_the_live_process_receives_a_join_served_by_another_proces
 
     async def scenario() -> list[dict]:
         headers = {"Authorization": f"jwt {host_token}"}
-        async with websockets.connect(f"{live_url}/api/v1/sessions/{session.uid}/live", additional_headers=headers) as ws:
+        url = f"{live_url}/api/v1/sessions/{session.uid}/live"
+        async with websockets.connect(url, additional_headers=headers) as ws:
             received = [json.loads(await asyncio.wait_for(ws.recv(), 10))]  # the replay
             status = await asyncio.to_thread(post, f"{rest_url}/api/v1/sessions/{session.uid}/join", newcomer_token)
             assert status == 200
