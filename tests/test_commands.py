@@ -636,13 +636,17 @@ def test_make_run_migrates_seeds_demo_data_then_serves():
         ["make", "-n", "run"], cwd=settings.BASE_DIR, capture_output=True, text=True, check=True, timeout=60
     )
     commands = [line for line in dry.stdout.splitlines() if "manage.py" in line]
+    serving = [line for line in dry.stdout.splitlines() if "uvicorn" in line]
 
     assert [line.split("manage.py")[1].split()[0] for line in commands] == [
         "migrate",
         "ensure_demo_accounts",
         "seed_demo",
-        "runserver",
     ]
+    # Then one ASGI process serves HTTP and the live routes (WebSocket, SSE) alike.
+    assert len(serving) == 1
+    assert "sessions_project.asgi:application" in serving[0]
+    assert dry.stdout.index("seed_demo") < dry.stdout.index("uvicorn")
 
 
 def test_seed_demo_as_make_run_calls_it_fills_an_empty_database_once(clock):
