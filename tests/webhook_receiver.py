@@ -1,0 +1,80 @@
+"""A real HTTP receiver on 127.0.0.1 for the webhook tests (http.server in a thread): it
+records every request and answers what the test scripted, in order."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+# A scripted answer: a status code, or HANG (no answer until the test ends: a read timeout).
+HANG = "hang"
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+class Receiver:
+    def __init__(self) -> None:
+        self.received: list[Received] = []
+        self.script: deque[int | str] = deque()
+        self.default: int | str = 200
+        self.released = threading.Event()
+        self._lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with receiver._lock:
+                    receiver.received.append(Received(self.path, dict(self.headers.items()), body))
+                    answer = receiver.script.popleft() if receiver.script else receiver.default
+                if answer == HANG:
+                    receiver.released.wait(10)
+                    return
+                self.send_response(int(answer))
+                if 300 <= int(answer) < 400:
+                    self.send_header("Location", "/elsewhere")
+                self.send_header("Content-Type", "text/plain")
+                self.end_headers()
+                self.wfile.write(f"answer {answer} ".encode() + b"x" * 2000)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass  # quiet
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def port(self) -> int:
+        return int(self.server.server_address[1])
+
+    def url(self, path: str = "/hook", host: str = "127.0.0.1") -> str:
+        return f"http://{host}:{self.port}{path}"
+
+    def answer(self, *answers: int | str) -> None:
+        """The next answers, in order (then `default`)."""
+        self.script.extend(answers)
+
+    def stop(self) -> None:
+        self.released.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def verify(secret: str, header: str, body: bytes, tolerance: int = 300) -> bool:
+    """The README's verification snippet, as a receiver would write it."""
+    parts = dict(item.split("=", 1) for item in header.split(","))
+    timestamp, received = int(parts["t"]), parts["v1"]
+    expected = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, received) and abs(time.time() - timestamp) <= tolerance
