@@ -3,13 +3,12 @@ records every request and answers what the test scripted, in order."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import threading
-import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 # A scripted answer: a status code, or HANG (no answer until the test ends: a read timeout).
 HANG = "hang"
@@ -72,9 +71,18 @@ class Receiver:
         self.server.server_close()
 
 
-def verify(secret: str, header: str, body: bytes, tolerance: int = 300) -> bool:
-    """The README's verification snippet, as a receiver would write it."""
-    parts = dict(item.split("=", 1) for item in header.split(","))
-    timestamp, received = int(parts["t"]), parts["v1"]
-    expected = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, received) and abs(time.time() - timestamp) <= tolerance
+def readme_snippet(heading: str = "### Checking the signature") -> str:
+    """The first ```python block under `heading` in the README."""
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    after = text[text.index(heading) :]
+    return after.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+def _readme_verify() -> Callable[..., bool]:
+    namespace: dict[str, object] = {}
+    exec(readme_snippet(), namespace)  # the README's own code, run as a receiver would
+    return namespace["verify"]  # type: ignore[return-value]
+
+
+# verify(secret, header, body, tolerance=300): the README's verification snippet, as written there.
+verify = _readme_verify()
