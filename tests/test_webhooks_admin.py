@@ -10,6 +10,7 @@ import threading
 from io import StringIO
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -94,6 +95,7 @@ def test_a_delivery_page_shows_its_attempts_and_staff_can_replay_it(
     assert "answered 500" in page
     assert "answer 500 " in page  # the answer's excerpt
 
+    assert 'value="replay"' in admin_client.get(DELIVERIES).content.decode()
     replayed = admin_client.post(DELIVERIES, {"action": "replay", "_selected_action": [delivery.pk]}, follow=True)
 
     assert "1 delivery queued to be sent again." in messages_of(replayed)
@@ -158,3 +160,36 @@ def receiver_got_one(receiver) -> None:
         if receiver.received:
             return
         threading.Event().wait(0.05)
+
+
+def test_deleting_an_endpoint_takes_its_deliveries_and_attempts(admin_client, receiver, host, make_session):
+    endpoint = webhooks.endpoint_register(endpoint=WebhookEndpoint(url=receiver.url()))
+    make_session(host)
+    webhooks.worker_pass()
+
+    response = admin_client.post(f"{ENDPOINTS}{endpoint.pk}/delete/", {"post": "yes"}, follow=True)
+
+    assert response.status_code == 200
+    assert WebhookEndpoint.objects.count() == 0
+    assert WebhookDelivery.objects.count() == WebhookAttempt.objects.count() == 0
+
+
+def test_staff_who_may_view_endpoints_read_deliveries_and_attempts(client, staff, receiver, host, make_session):
+    staff.user_permissions.add(Permission.objects.get(codename="view_webhookendpoint"))
+    client.force_login(staff)
+    webhooks.endpoint_register(endpoint=WebhookEndpoint(url=receiver.url()))
+    make_session(host)
+    receiver.answer(500)
+    webhooks.worker_pass()
+    delivery = WebhookDelivery.objects.get()
+
+    page = client.get(f"{DELIVERIES}{delivery.pk}/change/")
+
+    assert page.status_code == 200
+    assert "answer 500 " in page.content.decode()  # the attempts inline
+    assert client.get("/admin/sessions_app/webhookattempt/").status_code == 200
+    replay = client.post(DELIVERIES, {"action": "replay", "_selected_action": [delivery.pk]}, follow=True)
+    assert 'value="replay"' not in client.get(DELIVERIES).content.decode()  # it needs the change permission
+    assert replay.status_code == 200
+    delivery.refresh_from_db()
+    assert delivery.status == DeliveryStatus.FAILED

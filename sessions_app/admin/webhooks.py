@@ -69,6 +69,13 @@ class WebhookEndpointAdmin(ServiceActionMixin, NulSafeMixin, admin.ModelAdmin):
         # On and off through the actions, once it exists (a disabled endpoint keeps its reason).
         return self.readonly_fields if obj is None else ("active", *self.readonly_fields)
 
+    def get_deleted_objects(self, objs, request):
+        # Its deliveries and attempts go with it: they are records, never deleted one by one,
+        # so their admins' lack of a delete permission must not block deleting the endpoint.
+        deleted, model_count, perms_needed, protected = super().get_deleted_objects(objs, request)
+        records = {str(m._meta.verbose_name) for m in (WebhookDelivery, WebhookAttempt)}
+        return deleted, model_count, perms_needed - records, protected
+
     def save_model(self, request, obj, form, change):
         if change:
             obj.save()
@@ -129,6 +136,11 @@ class WebhookEndpointAdmin(ServiceActionMixin, NulSafeMixin, admin.ModelAdmin):
         self._each(request, queryset, lambda e: webhooks.endpoint_disable(endpoint_id=e.pk, reason=reason), "disabled")
 
 
+def may_view_webhooks(request: HttpRequest) -> bool:
+    """Whoever may view endpoints may read their deliveries and attempts."""
+    return request.user.has_perm("sessions_app.view_webhookendpoint")
+
+
 class WebhookAttemptInline(admin.TabularInline):
     model = WebhookAttempt
     fields = ("at", "status_code", "duration_ms", "error", "answer_excerpt")
@@ -136,6 +148,9 @@ class WebhookAttemptInline(admin.TabularInline):
     extra = 0
     can_delete = False
     ordering = ("-id",)
+
+    def has_view_permission(self, request, obj=None):
+        return super().has_view_permission(request, obj) or may_view_webhooks(request)
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -170,7 +185,7 @@ class WebhookDeliveryAdmin(ReadOnlyMixin, ServiceActionMixin, NulSafeMixin, admi
     fields = readonly_fields
 
     def has_view_permission(self, request, obj=None):
-        return super().has_view_permission(request, obj) or request.user.has_perm("sessions_app.view_webhookendpoint")
+        return super().has_view_permission(request, obj) or may_view_webhooks(request)
 
     def has_replay_permission(self, request):
         return request.user.has_perm("sessions_app.change_webhookendpoint")
@@ -202,6 +217,9 @@ class WebhookAttemptAdmin(ReadOnlyMixin, NulSafeMixin, admin.ModelAdmin):
     ordering = ("-id",)
     readonly_fields = ("delivery", "at", "status_code", "duration_ms", "error", "answer_excerpt")
     fields = readonly_fields
+
+    def has_view_permission(self, request, obj=None):
+        return super().has_view_permission(request, obj) or may_view_webhooks(request)
 
 
 @admin.register(WebhookCursor)
