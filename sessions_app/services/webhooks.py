@@ -91,7 +91,6 @@ def count_outcome(outcome: str) -> None:
     "failed" (another attempt is scheduled) or "dead" (given up). The integrator's line for
     the deliveries-by-outcome counter goes here, e.g.
     `metrics.WEBHOOK_DELIVERIES.labels(outcome=outcome).inc()`."""
-    logger.info("webhook attempt %s", outcome)
 
 
 # --- endpoints: register, disable, enable, test ------------------------------------------------
@@ -367,6 +366,14 @@ def _record_attempt(
                 "disabled_at",
             ]
         )
+    logger.info(
+        "webhook delivery %s (%s) to endpoint %s: %s%s",
+        delivery.pk,
+        delivery.event_type,
+        endpoint.pk,
+        outcome.value,
+        f" ({error})" if error else "",
+    )
     count_outcome(outcome.value)
     return attempt
 
