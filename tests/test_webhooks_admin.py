@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+from datetime import timedelta
 from io import StringIO
 
 import pytest
@@ -193,3 +194,33 @@ def test_staff_who_may_view_endpoints_read_deliveries_and_attempts(client, staff
     assert replay.status_code == 200
     delivery.refresh_from_db()
     assert delivery.status == DeliveryStatus.FAILED
+
+
+def test_purge_sessions_deletes_finished_deliveries_past_the_retention(receiver, settings, clock, host, make_session):
+    settings.WEBHOOK_MAX_ATTEMPTS = 1
+    webhooks.endpoint_register(endpoint=WebhookEndpoint(url=receiver.url()))
+    make_session(host)
+    make_session(host)
+    receiver.answer(200, 500)
+    webhooks.worker_pass()  # one succeeded, one dead
+    clock.advance(days=29)
+    make_session(host)
+    receiver.default = 200
+    webhooks.worker_pass()  # a recent one
+    clock.advance(days=2)
+    WebhookDelivery.objects.create(  # still to be sent: kept however old
+        endpoint=WebhookEndpoint.objects.get(),
+        event_type="member.joined",
+        payload="{}",
+        created_at=clock.now - timedelta(days=400),
+    )
+
+    dry = StringIO()
+    call_command("purge_sessions", "--closed-before", "2000-01-01", "--dry-run", stdout=dry)
+    assert "Would delete 2 webhook delivery(ies) finished more than 30 day(s) ago." in dry.getvalue()
+    out = StringIO()
+    call_command("purge_sessions", "--closed-before", "2000-01-01", stdout=out)
+
+    assert "Deleted 2 webhook delivery(ies) finished more than 30 day(s) ago." in out.getvalue()
+    assert WebhookDelivery.objects.count() == 2  # the recent one, and the one still to send
+    assert WebhookAttempt.objects.count() == 1

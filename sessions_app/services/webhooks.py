@@ -388,6 +388,26 @@ def _disable_reason(endpoint: WebhookEndpoint, now: datetime, error: str) -> str
     return ""
 
 
+def deliveries_purge(*, now: datetime | None = None, dry_run: bool = False, batch_size: int = 5000) -> int:
+    """Delete the deliveries that succeeded or died more than EVENT_RETENTION_DAYS ago, with
+    their attempts (the events they carried are gone by then too); returns how many were (or
+    would be) deleted. Deliveries still to be sent are kept however old."""
+    cutoff = (now or timezone.now()) - timedelta(days=settings.EVENT_RETENTION_DAYS)
+    old = WebhookDelivery.objects.filter(
+        status__in=[DeliveryStatus.SUCCEEDED, DeliveryStatus.DEAD], finished_at__lt=cutoff
+    )
+    if dry_run:
+        return old.count()
+    deleted = 0
+    while True:
+        pks = list(old.order_by("id").values_list("id", flat=True)[:batch_size])
+        if pks:
+            WebhookAttempt.objects.filter(delivery_id__in=pks).delete()
+            deleted += WebhookDelivery.objects.filter(pk__in=pks).delete()[0]
+        if len(pks) < batch_size:
+            return deleted
+
+
 # --- the worker ---------------------------------------------------------------------------------
 
 
