@@ -10,8 +10,9 @@ service, an admin port on loopback). So, unless WEBHOOK_ALLOW_PRIVATE_ADDRESSES 
 Public is `ipaddress`'s `is_global` and not multicast: private, loopback, link-local,
 shared (100.64/10), reserved, unspecified and IPv4-mapped forms of those are refused.
 
-Timeouts are short (connect, then each read) and redirects are never followed: a 3xx is an
-answer like any other non-2xx. Only the first `ANSWER_EXCERPT_BYTES` of an answer are read.
+Timeouts are short (connect, then each read, and the whole exchange within both together) and
+redirects are never followed: a 3xx is an answer like any other non-2xx. Only the first
+`ANSWER_EXCERPT_BYTES` of an answer are read.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import http.client
 import ipaddress
 import socket
 import ssl
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -182,9 +184,39 @@ def _connection(parts: SplitResult, addresses: list[str]) -> http.client.HTTPCon
     return connection
 
 
+class _Deadline:
+    """Shuts a connection's socket once `seconds` have passed: per-read timeouts alone would
+    let an answer that trickles in a byte at a time hold the worker indefinitely."""
+
+    def __init__(self, seconds: float, connection: http.client.HTTPConnection) -> None:
+        self.passed = False
+        self._connection = connection
+        self._timer = threading.Timer(seconds, self._abort)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _abort(self) -> None:
+        self.passed = True
+        sock = self._connection.sock
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # closed already
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+
+def _printable(text: str) -> str:
+    # PostgreSQL text holds no NUL; an answer may.
+    return text.replace("\x00", "\ufffd")
+
+
 def post(url: str, body: bytes, headers: dict[str, str]) -> Answer:
     """POST `body` to `url` once: an `Answer` whatever its status (redirects are not
-    followed), or RequestFailed when there is none."""
+    followed), or RequestFailed when there is none. After resolving, the whole exchange must
+    fit in the connect and read timeouts together, and each read in the read timeout."""
     started = time.monotonic()
 
     def elapsed() -> int:
@@ -195,17 +227,20 @@ def post(url: str, body: bytes, headers: dict[str, str]) -> Answer:
     path = parts.path or "/"
     if parts.query:
         path = f"{path}?{parts.query}"
-    connection = None
+    connection = deadline = None
     try:
         addresses = resolve_checked(parts.hostname or "", port)
         connection = _connection(parts, addresses)
+        deadline = _Deadline(float(settings.WEBHOOK_CONNECT_TIMEOUT) + float(settings.WEBHOOK_READ_TIMEOUT), connection)
         connection.request("POST", path, body=body, headers={**headers, "Connection": "close"})
         response = connection.getresponse()
         excerpt = response.read(ANSWER_EXCERPT_BYTES)
+        if deadline.passed:  # what was read was cut short by the shutdown: no answer
+            raise RequestFailed("timed out (the whole answer took too long)", elapsed())
         return Answer(
             status=response.status,
-            excerpt=excerpt.decode("utf-8", errors="replace"),
-            location=response.getheader("Location") or "",
+            excerpt=_printable(excerpt.decode("utf-8", errors="replace")),
+            location=_printable(response.getheader("Location") or ""),
             duration_ms=elapsed(),
         )
     except AddressRefused as exc:
@@ -213,7 +248,12 @@ def post(url: str, body: bytes, headers: dict[str, str]) -> Answer:
     except TimeoutError:
         raise RequestFailed("timed out", elapsed()) from None
     except (OSError, http.client.HTTPException) as exc:
-        raise RequestFailed(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__, elapsed()) from None
+        if deadline is not None and deadline.passed:
+            raise RequestFailed("timed out (the whole answer took too long)", elapsed()) from None
+        message = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        raise RequestFailed(_printable(message), elapsed()) from None
     finally:
+        if deadline is not None:
+            deadline.cancel()
         if connection is not None:
             connection.close()

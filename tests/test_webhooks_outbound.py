@@ -13,6 +13,8 @@ from sessions_app.services import webhooks
 from sessions_app.webhook_models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 from sessions_project import outbound
 
+from .webhook_receiver import DRIP, NUL
+
 pytestmark = pytest.mark.django_db
 
 
@@ -31,6 +33,28 @@ def test_a_redirect_is_not_followed_and_counts_as_a_failure(receiver, host, make
     delivery = WebhookDelivery.objects.get()
     assert delivery.status == DeliveryStatus.FAILED
     assert delivery.last_error == "answered 302: redirects are not followed (Location: /elsewhere)"
+
+
+def test_an_answer_trickling_in_is_cut_off_when_the_whole_exchange_takes_too_long(receiver, settings):
+    settings.WEBHOOK_CONNECT_TIMEOUT = 0.2
+    settings.WEBHOOK_READ_TIMEOUT = 0.3  # each byte comes well within it: only the total cuts it
+    receiver.answer(DRIP)
+
+    with pytest.raises(outbound.RequestFailed, match=r"^timed out \(the whole answer took too long\)$"):
+        outbound.post(receiver.url(), b"{}", {})
+
+
+def test_an_answer_with_nul_characters_is_recorded(receiver, host, make_session):
+    """PostgreSQL text cannot hold NUL: the excerpt keeps a replacement character instead."""
+    receiver.answer(NUL)
+    register(receiver.url())
+    make_session(host)
+
+    webhooks.worker_pass()
+
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.status == DeliveryStatus.SUCCEEDED
+    assert delivery.attempt_rows.get().answer_excerpt == "ok\ufffd\ufffd"
 
 
 @pytest.mark.parametrize("host_name", ["127.0.0.1", "localhost"])

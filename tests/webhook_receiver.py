@@ -10,8 +10,12 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-# A scripted answer: a status code, or HANG (no answer until the test ends: a read timeout).
+# A scripted answer: a status code, HANG (no answer until the test ends: a read timeout),
+# DRIP (a header a byte at a time, each byte well within a read timeout, never ending) or
+# NUL (200 with NUL characters in the body).
 HANG = "hang"
+DRIP = "drip"
+NUL = "nul"
 
 
 @dataclass
@@ -38,6 +42,20 @@ class Receiver:
                     answer = receiver.script.popleft() if receiver.script else receiver.default
                 if answer == HANG:
                     receiver.released.wait(10)
+                    return
+                if answer == DRIP:
+                    self.wfile.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+                    while not receiver.released.wait(0.05):
+                        try:
+                            self.wfile.write(b"z")
+                            self.wfile.flush()
+                        except OSError:
+                            return  # the client gave up
+                    return
+                if answer == NUL:
+                    self.send_response(200)
+                    self.end_headers()
+                    self.wfile.write(b"ok\x00\x00")
                     return
                 self.send_response(int(answer))
                 if 300 <= int(answer) < 400:
