@@ -25,15 +25,16 @@ from players_app.authentication import caller
 from sessions_app import permissions
 from sessions_app.event_models import EventType, SessionEvent
 from sessions_app.models import row_visible_to
-from sessions_app.services.events import EVENT_COLUMNS, event_document
 from sessions_project.errors import NotFound
 from sessions_project.pagination import AFTER_SCHEMA, LIMIT_SCHEMA, after_limit
 from sessions_project.query import DeclaredQueryParametersMixin
 from sessions_project.schema import error_responses
+from sessions_project.times import iso
 
 from .serializers import SESSION_ROW_BY_UID
 from .views import UID_PARAMETER, parse_uid
 
+EVENT_COLUMNS = ("id", "type", "session_uid", "version", "actor_uid", "at", "data")
 EVENT_PARAMETERS = frozenset({"after", "limit"})
 EVENT_PAGING = [
     OpenApiParameter(
@@ -61,6 +62,19 @@ class SessionEventSerializer(serializers.Serializer[Any]):
             "on session.updated (a password as `hasPassword`)."
         )
     )
+
+
+def event_document(row: dict[str, Any]) -> dict[str, Any]:
+    actor_uid = row["actor_uid"]
+    return {
+        "id": row["id"],
+        "type": row["type"],
+        "sessionUid": str(row["session_uid"]),
+        "version": row["version"],
+        "actorUid": None if actor_uid is None else str(actor_uid),
+        "at": iso(row["at"]),
+        "data": row["data"],
+    }
 
 
 class SessionEventsView(DeclaredQueryParametersMixin, APIView):

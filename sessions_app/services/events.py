@@ -52,25 +52,6 @@ CHANGE_NAMES = {
 }
 
 
-# An event's columns and its JSON document: the one shape every reader shows (the events
-# endpoints, live delivery, webhook bodies).
-EVENT_COLUMNS = ("id", "type", "session_uid", "version", "actor_uid", "at", "data")
-
-
-def event_document(row: dict[str, Any]) -> dict[str, Any]:
-    """An event as the API writes it, from its `EVENT_COLUMNS` values."""
-    actor_uid = row["actor_uid"]
-    return {
-        "id": row["id"],
-        "type": row["type"],
-        "sessionUid": str(row["session_uid"]),
-        "version": row["version"],
-        "actorUid": None if actor_uid is None else str(actor_uid),
-        "at": iso(row["at"]),
-        "data": row["data"],
-    }
-
-
 def _uid(value: Any) -> uuid.UUID | None:
     if value is None:
         return None

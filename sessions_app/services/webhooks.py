@@ -17,8 +17,8 @@ How an event becomes a request (README "Webhooks"):
    WEBHOOK_DISABLE_AFTER_DEAD dead deliveries in a row, or failing for
    WEBHOOK_DISABLE_AFTER_SECONDS without a success, is disabled with the reason staff see.
 
-The body is the event exactly as the events endpoints render it (`event_document`, the API's
-renderer), stored with the delivery, so a retry or a replay sends the same bytes.
+The body is the event exactly as the events endpoints render it (their `event_document`, the
+API's renderer), stored with the delivery, so a retry or a replay sends the same bytes.
 """
 
 from __future__ import annotations
@@ -42,6 +42,10 @@ from sessions_project.errors import InvalidInput, NotFound
 from sessions_project.renderers import OrjsonRenderer
 from sessions_project.times import iso
 
+# The event's document, as the events endpoints show it. On main (after live delivery) these
+# two live in `sessions_app.feeds`, shared by every route: import them from there when merging
+# (this branch predates it; api.event_views no longer defines them on main).
+from ..api.event_views import EVENT_COLUMNS, event_document
 from ..event_models import SessionEvent
 from ..webhook_models import (
     DUE_STATUSES,
@@ -51,7 +55,6 @@ from ..webhook_models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
-from .events import EVENT_COLUMNS, event_document
 
 logger = logging.getLogger(__name__)
 
