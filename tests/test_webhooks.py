@@ -13,6 +13,7 @@ from sessions_app.event_models import EventType, SessionEvent
 from sessions_app.services import webhooks
 from sessions_app.services.membership import session_join
 from sessions_app.webhook_models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from sessions_project import outbound
 from sessions_project.errors import InvalidInput
 
 from .webhook_receiver import HANG, verify
@@ -279,3 +280,20 @@ def test_a_new_endpoint_gets_a_secret_of_its_own():
     assert first.secret.startswith("whsec_")
     assert len(first.secret) > 40
     assert first.secret != second.secret
+
+
+def test_an_endpoint_deleted_during_a_request_does_not_stop_the_worker(monkeypatch, host, make_session):
+    endpoint = register("https://hooks.example.com/x")
+    make_session(host)
+    make_session(host)
+
+    def post_while_staff_delete_the_endpoint(url, body, headers):
+        WebhookEndpoint.objects.filter(pk=endpoint.pk).delete()
+        return outbound.Answer(status=200, excerpt="", location="", duration_ms=5)
+
+    monkeypatch.setattr(outbound, "post", post_while_staff_delete_the_endpoint)
+
+    done = webhooks.worker_pass()
+
+    assert (done.created, done.sent) == (2, 0)  # nothing left to record, nothing else to send
+    assert WebhookDelivery.objects.count() == WebhookAttempt.objects.count() == 0

@@ -224,3 +224,23 @@ def test_purge_sessions_deletes_finished_deliveries_past_the_retention(receiver,
     assert "Deleted 2 webhook delivery(ies) finished more than 30 day(s) ago." in out.getvalue()
     assert WebhookDelivery.objects.count() == 2  # the recent one, and the one still to send
     assert WebhookAttempt.objects.count() == 1
+
+
+def test_deliver_webhooks_logs_a_failed_pass_and_carries_on(monkeypatch, caplog):
+    passes = []
+
+    def failing_then_stopped(**kwargs):
+        passes.append(1)
+        if len(passes) == 1:
+            raise RuntimeError("a bug")
+        os.kill(os.getpid(), signal.SIGTERM)  # the second pass ran: stop
+        return webhooks.WorkerPass()
+
+    monkeypatch.setattr(webhooks, "worker_pass", failing_then_stopped)
+    out = StringIO()
+
+    call_command("deliver_webhooks", "--interval", "1", stdout=out)
+
+    assert len(passes) == 2
+    assert "webhook worker pass failed" in caplog.text
+    assert out.getvalue() == "Stopped.\n"

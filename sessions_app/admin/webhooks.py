@@ -18,6 +18,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from sessions_project.admin_mixins import NulSafeMixin
+from sessions_project.errors import DomainError
 
 from ..event_models import EventType
 from ..services import webhooks
@@ -116,7 +117,11 @@ class WebhookEndpointAdmin(ServiceActionMixin, NulSafeMixin, admin.ModelAdmin):
     def send_test(self, request, queryset):
         admin_actor(request)
         for endpoint in list(queryset):
-            attempt = webhooks.endpoint_send_test(endpoint_id=endpoint.pk)
+            try:
+                attempt = webhooks.endpoint_send_test(endpoint_id=endpoint.pk)
+            except DomainError as exc:  # deleted meanwhile
+                self.message_user(request, f"{endpoint.url}: {exc.detail}", messages.ERROR)
+                continue
             if attempt.error:
                 self.message_user(request, f"{endpoint.url}: {attempt.error}", messages.ERROR)
             else:

@@ -193,7 +193,10 @@ def endpoint_send_test(*, endpoint_id: int) -> WebhookAttempt:
         payload=body_of(document),
         next_attempt_at=now + lease(),
     )
-    return delivery_send(delivery_id=delivery.pk)
+    attempt = delivery_send(delivery_id=delivery.pk)
+    if attempt is None:
+        raise NotFound("No such webhook endpoint.", code="webhook_endpoint_not_found")
+    return attempt
 
 
 # --- deliveries: replay, scan, claim, send ------------------------------------------------------
@@ -281,9 +284,12 @@ def delivery_claim_next() -> int | None:
     return claimed
 
 
-def delivery_send(*, delivery_id: int) -> WebhookAttempt:
-    """POST a delivery (claimed by the caller) once, signed, and record how it went."""
-    delivery = WebhookDelivery.objects.select_related("endpoint").get(pk=delivery_id)
+def delivery_send(*, delivery_id: int) -> WebhookAttempt | None:
+    """POST a delivery (claimed by the caller) once, signed, and record how it went; None if
+    it (or its endpoint) was deleted meanwhile."""
+    delivery = WebhookDelivery.objects.select_related("endpoint").filter(pk=delivery_id).first()
+    if delivery is None:
+        return None
     endpoint = delivery.endpoint
     body = delivery.payload.encode()
     timestamp = int(timezone.now().timestamp())
@@ -318,13 +324,15 @@ def delivery_send(*, delivery_id: int) -> WebhookAttempt:
 
 def _record_attempt(
     *, delivery_id: int, endpoint_id: int, status_code: int | None, duration_ms: int, excerpt: str, error: str
-) -> WebhookAttempt:
+) -> WebhookAttempt | None:
     """The attempt, the delivery's new state and the endpoint's record, in one transaction
     (endpoint row first, then the delivery's)."""
     with transaction.atomic():
         # NO KEY: deliveries being created for it (their foreign key) need not wait.
-        endpoint = WebhookEndpoint.objects.select_for_update(no_key=True).get(pk=endpoint_id)
-        delivery = WebhookDelivery.objects.select_for_update().get(pk=delivery_id)
+        endpoint = WebhookEndpoint.objects.select_for_update(no_key=True).filter(pk=endpoint_id).first()
+        delivery = WebhookDelivery.objects.select_for_update().filter(pk=delivery_id).first()
+        if endpoint is None or delivery is None:
+            return None  # staff deleted the endpoint during the request: nothing to record
         now = timezone.now()
         attempt = WebhookAttempt.objects.create(
             delivery=delivery,
@@ -432,6 +440,8 @@ def worker_pass(*, should_stop: Callable[[], bool] = lambda: False, batch_size: 
         if delivery_id is None:
             break
         attempt = delivery_send(delivery_id=delivery_id)
+        if attempt is None:
+            continue
         done.sent += 1
         done.succeeded += not attempt.error
     return done

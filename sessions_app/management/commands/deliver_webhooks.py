@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 from types import FrameType
@@ -12,6 +13,8 @@ from django.db import DatabaseError, connection
 
 from sessions_app.services import webhooks
 from sessions_project.commands import positive_int
+
+logger = logging.getLogger(__name__)
 
 
 class Command(BaseCommand):
@@ -48,6 +51,14 @@ class Command(BaseCommand):
                     # The database went away: drop the connection, wait, try again.
                     self.stderr.write(f"database error, retrying in {interval}s: {exc}")
                     connection.close()
+                    stop.wait(interval)
+                    continue
+                except Exception:
+                    if once:
+                        raise
+                    # A bug must not stop every delivery: the delivery it was on is leased, so
+                    # it comes back after its lease rather than in a tight loop.
+                    logger.exception("webhook worker pass failed; retrying in %ss", interval)
                     stop.wait(interval)
                     continue
                 if verbosity >= 1 and (done.created or done.sent or once):
