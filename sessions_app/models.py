@@ -496,5 +496,5 @@ class Score(models.Model):
         return f"score {self.pk}"
 
 
-# The event log's models (import them from there), imported so that Django registers them.
-from . import event_models  # noqa: E402, F401
+# The event log's and webhooks' models (import them from there), imported to be registered.
+from . import event_models, webhook_models  # noqa: E402, F401

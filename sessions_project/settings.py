@@ -318,6 +318,21 @@ SCORE_IMPORT_GAP = env_int("SCORE_IMPORT_GAP", 2 * 3600, 1)
 # Days a session event is kept (GET .../events, admin); purge_sessions deletes older ones.
 EVENT_RETENTION_DAYS = env_int("EVENT_RETENTION_DAYS", 30, 1)
 
+# Webhooks (README "Webhooks"): delivery attempts per event and endpoint, the backoff between
+# them (base * 2^(attempt-1), at most the cap), when a failing endpoint is disabled (that many
+# dead deliveries in a row, or failing without a success for that long), outgoing timeouts
+# (seconds), and the address rule: private, loopback, link-local and reserved addresses are
+# refused unless WEBHOOK_ALLOW_PRIVATE_ADDRESSES=1 (a webhook must not reach our own network).
+WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 8, 1)
+WEBHOOK_RETRY_BASE_SECONDS = env_int("WEBHOOK_RETRY_BASE_SECONDS", 30, 1)
+WEBHOOK_RETRY_MAX_SECONDS = env_int("WEBHOOK_RETRY_MAX_SECONDS", 3600, 1)
+WEBHOOK_DISABLE_AFTER_DEAD = env_int("WEBHOOK_DISABLE_AFTER_DEAD", 5, 1)
+WEBHOOK_DISABLE_AFTER_SECONDS = env_int("WEBHOOK_DISABLE_AFTER_SECONDS", 3 * 24 * 3600, 1)
+WEBHOOK_CONNECT_TIMEOUT = env_int("WEBHOOK_CONNECT_TIMEOUT", 3, 1)
+WEBHOOK_READ_TIMEOUT = env_int("WEBHOOK_READ_TIMEOUT", 5, 1)
+WEBHOOK_ALLOW_PRIVATE_ADDRESSES = env_bool("WEBHOOK_ALLOW_PRIVATE_ADDRESSES", False)
+WEBHOOK_HTTPS_ONLY = env_bool("WEBHOOK_HTTPS_ONLY", False)
+
 # Input limits: what one request may send and one `data` object may hold.
 # Above REQUEST_BODY_MAX_BYTES an API request gets 413 body_too_large (nothing is read past it).
 REQUEST_BODY_MAX_BYTES = env_int("REQUEST_BODY_MAX_BYTES", 1024 * 1024, 1)

@@ -173,3 +173,15 @@ class Clock:
 def clock(monkeypatch):
     """Freeze time for the services; move it with `clock.advance(seconds=...)`."""
     return Clock(monkeypatch)
+
+
+@pytest.fixture
+def receiver(settings):
+    """A webhook receiver on 127.0.0.1 (tests/webhook_receiver.py), with private addresses
+    allowed so the service may reach it."""
+    from .webhook_receiver import Receiver
+
+    settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES = True
+    running = Receiver()
+    yield running
+    running.stop()

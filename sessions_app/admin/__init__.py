@@ -6,6 +6,8 @@
     players     the player admin, with what it needs from sessions (registered from here, so
                 players_app imports nothing from sessions_app)
     events      the session event log (read-only), and a session's latest events on its page
+    webhooks    webhook endpoints (register, test, enable, disable), deliveries with their
+                attempts (replay), the delivery worker's place in the event log
     dashboard   the numbers on the admin index (the `session_dashboard` template tag)
     mixins      what the admins share (AdminActor, service actions, search and read-only mixins)
 
@@ -14,7 +16,7 @@ Every action calls the services (sessions_app/services/), one call per selected 
 
 from django.contrib import admin
 
-from . import catalog, events, membership, players, sessions  # noqa: F401  (registers their admins)
+from . import catalog, events, membership, players, sessions, webhooks  # noqa: F401  (registers their admins)
 
 admin.site.site_header = "Session service admin"
 admin.site.site_title = "Session service"

@@ -10,6 +10,8 @@ and the management commands call these functions (never the ORM for a write of t
     scores      submitting scores, score numbers, importing past scores
     events      the session event log's one writer (`record`): every workflow above writes
                 its events through it, in its own transaction, after its change
+    webhooks    webhook endpoints (register, disable, enable, test), turning events into
+                deliveries, sending them signed with retries, replaying them; the worker's pass
     documents   internal: what every write shares (the session row's lock, settling a due
                 close, rendering and committing the document with `version` + 1, the players'
                 view stamps, player lookups by uid); workflows outside this package do not

@@ -1,5 +1,5 @@
 """Delete sessions closed before a date, with everything that hangs on them, and the session
-events older than the retention (EVENT_RETENTION_DAYS)."""
+events and finished webhook deliveries older than the retention (EVENT_RETENTION_DAYS)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError
 
+from sessions_app.services import webhooks
 from sessions_app.services.lifecycle import events_purge, sessions_purge
 from sessions_project.commands import moment, positive_int
 from sessions_project.times import iso
@@ -21,7 +22,8 @@ class Command(BaseCommand):
         "that has passed) together with their members, teams, invites, reservations and scores, in "
         "batches, and report how many rows of each kind went. Live sessions are never touched. "
         "Also deletes the session events older than EVENT_RETENTION_DAYS (default 30), whatever "
-        "their session's state: a deleted session's events stay until then."
+        "their session's state: a deleted session's events stay until then; and the webhook deliveries "
+        "that succeeded or were given up on longer ago than that, with their attempts."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -68,3 +70,8 @@ class Command(BaseCommand):
         days = settings.EVENT_RETENTION_DAYS
         verb = "Would delete" if dry_run else "Deleted"
         self.stdout.write(f"{verb} {old_events} session event(s) older than {days} day(s).")
+        try:
+            old_deliveries = webhooks.deliveries_purge(dry_run=dry_run)
+        except DatabaseError as exc:
+            raise CommandError(f"Could not purge webhook deliveries: {exc}") from exc
+        self.stdout.write(f"{verb} {old_deliveries} webhook delivery(ies) finished more than {days} day(s) ago.")
