@@ -1,0 +1,172 @@
+"""Logs: one JSON object per line (or readable lines with LOG_FORMAT=console), every line of a
+request carrying its request id.
+
+structlog renders everything: our own lines (the request line of
+`sessions_project.observability`) and, through its `ProcessorFormatter` on the standard
+library's handler, every other library's (Django, gunicorn's access and error logs), so
+there is one format whoever logs. The request id lives in a context variable (`REQUEST_ID`)
+that the middleware sets for the request's duration; a processor puts it on every line, and
+the problem documents carry it as `requestId` (sessions_project/errors.py).
+
+Used by settings.py (`logging_config`) and gunicorn_conf.py (`gunicorn_logconfig`); imports
+neither Django's settings nor any app.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import uuid
+from contextvars import ContextVar
+from typing import Any
+
+import orjson
+import structlog
+from structlog.typing import EventDict, Processor, WrappedLogger
+
+REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
+# What a client may send as X-Request-ID: short, and nothing a log line or header could be
+# bent by (no spaces, quotes, newlines).
+SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
+
+LOG_FORMATS = ("json", "console")
+
+
+def request_id_from(header: str | None) -> str:
+    """The client's X-Request-ID when it is sane, else a new one (32 hex digits)."""
+    if header and SANE_REQUEST_ID.fullmatch(header):
+        return header
+    return uuid.uuid4().hex
+
+
+def add_request_id(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
+    """The current request's id on every line logged while it is served, whoever logs it."""
+    request_id = REQUEST_ID.get()
+    if request_id is not None:
+        event_dict.setdefault("request_id", request_id)
+    return event_dict
+
+
+def gunicorn_access_fields(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
+    """gunicorn's access line as fields (its record's args, passed on as `positional_args`, are
+    the request's atoms), picked one by one: never its request headers, which hold tokens."""
+    atoms = event_dict.pop("positional_args", None)
+    record = event_dict.get("_record")
+    if record is None or record.name != "gunicorn.access" or not isinstance(atoms, dict):
+        return event_dict
+    try:
+        event_dict.update(
+            event="access",
+            remote=atoms["h"],
+            method=atoms["m"],
+            path=atoms["U"],
+            status=int(atoms["s"]),
+            bytes=atoms["B"],
+            duration_ms=round(int(atoms["D"]) / 1000, 3),
+            request_id=atoms["{x-request-id}o"],
+            user_agent=atoms["a"],
+        )
+    except (KeyError, TypeError, ValueError):
+        pass  # not the atoms we know: the plain message stays
+    return event_dict
+
+
+# The members a reader looks for first, in this order; the rest follow as they came.
+LEADING_KEYS = ("time", "level", "logger", "event", "request_id")
+
+
+def leading_keys_first(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
+    ordered = {key: event_dict.pop(key) for key in LEADING_KEYS if key in event_dict}
+    ordered.update(event_dict)
+    return ordered
+
+
+def _dumps(value: Any, **kwargs: Any) -> str:
+    return orjson.dumps(value, default=kwargs.get("default", str)).decode()
+
+
+def _shared_processors() -> list[Processor]:
+    """What every line gets, structlog's own and the standard library's alike."""
+    return [
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True, key="time"),
+        add_request_id,
+    ]
+
+
+def _renderer(log_format: str) -> list[Processor]:
+    if log_format == "console":
+        return [structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty(), timestamp_key="time")]
+    return [
+        structlog.processors.format_exc_info,
+        leading_keys_first,
+        structlog.processors.JSONRenderer(serializer=_dumps),
+    ]
+
+
+def formatter_config(log_format: str, *, foreign: list[Processor] | None = None) -> dict[str, Any]:
+    """A dictConfig formatter that renders standard-library records like structlog's
+    (`foreign`: processors that read the records' args, which they get as `positional_args`)."""
+    return {
+        "()": structlog.stdlib.ProcessorFormatter,
+        "pass_foreign_args": bool(foreign),
+        "processors": [structlog.stdlib.ProcessorFormatter.remove_processors_meta, *_renderer(log_format)],
+        "foreign_pre_chain": [*_shared_processors(), *(foreign or [])],
+    }
+
+
+def configure_structlog() -> None:
+    """structlog hands its lines to the standard library (one handler, one level setting,
+    one formatter for all)."""
+    structlog.configure(
+        processors=[
+            structlog.stdlib.filter_by_level,
+            *_shared_processors(),
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+
+
+def logging_config(log_format: str, level: str) -> dict[str, Any]:
+    """Django's LOGGING: every logger through one stderr handler and the structlog formatter."""
+    configure_structlog()
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"structured": formatter_config(log_format)},
+        "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "structured"}},
+        "root": {"handlers": ["console"], "level": level},
+        "loggers": {
+            "django.db.backends": {"level": "INFO"},
+            # Our request line says the same as django.request's 4xx/5xx warnings, with more:
+            # those stay for errors only (a 500 with its traceback).
+            "django.request": {"level": "ERROR"},
+        },
+    }
+
+
+def gunicorn_logconfig(log_format: str, level: str) -> dict[str, Any]:
+    """gunicorn's `logconfig_dict`: its error and access logs in the same format, on stderr
+    and stdout as gunicorn's defaults have them."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"structured": formatter_config(log_format, foreign=[gunicorn_access_fields])},
+        "handlers": {
+            "error_console": {
+                "class": "logging.StreamHandler",
+                "formatter": "structured",
+                "stream": "ext://sys.stderr",
+            },
+            "console": {"class": "logging.StreamHandler", "formatter": "structured", "stream": "ext://sys.stdout"},
+        },
+        "root": {"handlers": ["error_console"], "level": level},
+        "loggers": {
+            "gunicorn.error": {"handlers": ["error_console"], "level": level, "propagate": False},
+            "gunicorn.access": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        },
+    }
