@@ -30,6 +30,7 @@ install-dev: $(VENV)/.installed-dev
 ## run: migrate, make sure the demo accounts and demo data exist, serve on http://127.0.0.1:8000
 ## (development mode: DEBUG=1, and a random key of this checkout's own in var/ unless SECRET_KEY is set)
 run: export DEBUG = 1
+run: export LOG_FORMAT = console
 run: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py ensure_demo_accounts
