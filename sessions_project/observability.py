@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 import structlog
+from django.core.signals import request_finished
 from django.http import HttpRequest, HttpResponseBase
 from django.utils.functional import SimpleLazyObject, empty
 
@@ -63,6 +64,14 @@ def problem_code_of(response: HttpResponseBase) -> str | None:
     return None
 
 
+def forget_request_id(**kwargs: Any) -> None:
+    """request_finished receiver: what the process logs between requests names none."""
+    REQUEST_ID.set(None)
+
+
+request_finished.connect(forget_request_id, dispatch_uid="forget_request_id")
+
+
 class RequestObservabilityMiddleware:
     """Sets the request id (X-Request-ID when sane, else a new one) for everything the request
     logs and answers, echoes it in the response's X-Request-ID, counts the request in
@@ -75,15 +84,14 @@ class RequestObservabilityMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
         request_id = request_id_from(request.META.get("HTTP_X_REQUEST_ID"))
-        token = REQUEST_ID.set(request_id)
-        try:
-            started = time.perf_counter()
-            response = self.get_response(request)
-            duration = time.perf_counter() - started
-            response["X-Request-ID"] = request_id
-            self.observe(request, response, duration)
-        finally:
-            REQUEST_ID.reset(token)
+        # Unset when the response is closed (`forget_request_id`), not here: Django logs a 5xx
+        # (django.request, with its traceback) after the middleware has returned.
+        REQUEST_ID.set(request_id)
+        started = time.perf_counter()
+        response = self.get_response(request)
+        duration = time.perf_counter() - started
+        response["X-Request-ID"] = request_id
+        self.observe(request, response, duration)
         return response
 
     def observe(self, request: HttpRequest, response: HttpResponseBase, duration: float) -> None:
