@@ -13,13 +13,12 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
-import structlog
 from django.core.signals import request_finished
 from django.http import HttpRequest, HttpResponseBase
 from django.utils.functional import SimpleLazyObject, empty
 
 from sessions_project.errors import PROBLEM_CONTENT_TYPE
-from sessions_project.logs import REQUEST_ID, request_id_from
+from sessions_project.logs import REQUEST_ID, get_logger, request_id_from
 from sessions_project.metrics import HTTP_REQUEST_DURATION, HTTP_REQUESTS
 
 # Anything else counts as "other": a client cannot grow the series with invented methods.
@@ -80,7 +79,7 @@ class RequestObservabilityMiddleware:
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
         self.get_response = get_response
-        self.logger = structlog.stdlib.get_logger("sessions.request")
+        self.logger = get_logger("sessions.request")
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
         request_id = request_id_from(request.META.get("HTTP_X_REQUEST_ID"))

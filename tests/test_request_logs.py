@@ -14,6 +14,7 @@ import pytest
 from django.conf import settings
 from django.test import Client
 
+from sessions_project import logs
 from sessions_project.logs import formatter_config, gunicorn_logconfig
 
 from .factories import PlayerFactory
@@ -33,13 +34,16 @@ class Lines:
 
 
 @pytest.fixture
-def lines():
+def lines(monkeypatch):
+    """Both kinds of lines into one stream: structlog's own (the request line) and the
+    standard library's (every other logger), each rendered as in production."""
     config = formatter_config("json")
     factory = config.pop("()")
     handler = logging.StreamHandler()
     captured = Lines()
     handler.setStream(captured.stream)
     handler.setFormatter(factory(**config))
+    monkeypatch.setattr(logs.OUTPUT, "stream", captured.stream)
     root = logging.getLogger()
     root.addHandler(handler)
     try:
@@ -195,7 +199,8 @@ def test_lines_are_json_by_default_and_readable_with_log_format_console(tmp_path
     line = json.loads(as_json.stderr.strip().splitlines()[-1])
     assert (line["event"], line["level"], line["logger"]) == ("hello there", "warning", "demo")
     console = as_console.stderr.strip().splitlines()[-1]
-    assert "hello there" in console and "demo" in console
+    assert "hello there" in console
+    assert "demo" in console
     assert not console.startswith("{")
 
 

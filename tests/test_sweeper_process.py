@@ -125,4 +125,5 @@ def test_two_sweepers_at_once_close_each_due_session_once(due_sessions):
             "session_uid", flat=True
         )
     )
-    assert set(closes.values()) == {1} and len(closes) == 120
+    assert set(closes.values()) == {1}
+    assert len(closes) == 120

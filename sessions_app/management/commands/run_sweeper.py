@@ -8,14 +8,12 @@ import threading
 from types import FrameType
 from typing import Any
 
-import structlog
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import DatabaseError, close_old_connections
 
 from sessions_app.services import lifecycle
 from sessions_project.commands import positive_int
-
-logger = structlog.stdlib.get_logger("sessions.sweeper")
+from sessions_project.logs import get_logger
 
 
 class Command(BaseCommand):
@@ -37,6 +35,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, interval: int, batch_size: int, **options: Any) -> None:
+        logger = self.logger = get_logger("sessions.sweeper")
         stop = threading.Event()
 
         def request_stop(signum: int, frame: FrameType | None) -> None:
@@ -63,9 +62,11 @@ class Command(BaseCommand):
         try:
             closed = lifecycle.close_due_sessions(batch_size=batch_size)
         except DatabaseError:
-            logger.warning("sweeper pass failed", exc_info=True)
+            self.logger.warning("sweeper pass failed", exc_info=True)
             return
         if closed:
-            logger.info("sweeper pass", closed=len(closed), sessions=[str(session.uid) for session in closed[:100]])
+            self.logger.info(
+                "sweeper pass", closed=len(closed), sessions=[str(session.uid) for session in closed[:100]]
+            )
         else:
-            logger.debug("sweeper pass", closed=0)
+            self.logger.debug("sweeper pass", closed=0)
