@@ -41,9 +41,7 @@ max_requests_jitter = max_requests // 10
 # "console"), through the same structlog formatter as the application's lines.
 accesslog = "-"
 errorlog = "-"
-logconfig_dict = gunicorn_logconfig(
-    os.environ.get("LOG_FORMAT", "json").strip().lower(), os.environ.get("LOG_LEVEL", "INFO").strip().upper()
-)
+logconfig_dict = gunicorn_logconfig(os.environ.get("LOG_FORMAT", "json").strip().lower())
 
 # Metrics: every worker writes its figures to files in this directory and any worker's
 # /metrics adds them up. Set before the workers import prometheus-client (they inherit the

@@ -175,9 +175,10 @@ def logging_config(log_format: str, level: str) -> dict[str, Any]:
     }
 
 
-def gunicorn_logconfig(log_format: str, level: str) -> dict[str, Any]:
+def gunicorn_logconfig(log_format: str) -> dict[str, Any]:
     """gunicorn's `logconfig_dict`: its error and access logs in the same format, on stderr
-    and stdout as gunicorn's defaults have them."""
+    and stdout as gunicorn's defaults have them. No level is set here: gunicorn's own
+    `--log-level` (`loglevel`) keeps deciding what its error log says."""
     return {
         "version": 1,
         "disable_existing_loggers": False,
@@ -190,9 +191,9 @@ def gunicorn_logconfig(log_format: str, level: str) -> dict[str, Any]:
             },
             "console": {"class": "logging.StreamHandler", "formatter": "structured", "stream": "ext://sys.stdout"},
         },
-        "root": {"handlers": ["error_console"], "level": level},
+        "root": {"handlers": ["error_console"], "level": "INFO"},
         "loggers": {
-            "gunicorn.error": {"handlers": ["error_console"], "level": level, "propagate": False},
-            "gunicorn.access": {"handlers": ["console"], "level": "INFO", "propagate": False},
+            "gunicorn.error": {"handlers": ["error_console"], "propagate": False},
+            "gunicorn.access": {"handlers": ["console"], "propagate": False},
         },
     }

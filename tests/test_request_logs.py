@@ -146,7 +146,7 @@ def test_an_unread_admin_user_costs_no_query(lines, django_assert_num_queries):
 def test_gunicorn_access_lines_become_fields_without_headers():
     from gunicorn.glogging import SafeAtoms
 
-    formatter_settings = gunicorn_logconfig("json", "INFO")["formatters"]["structured"]
+    formatter_settings = gunicorn_logconfig("json")["formatters"]["structured"]
     factory = formatter_settings.pop("()")
     formatter = factory(**formatter_settings)
     atoms = SafeAtoms(
