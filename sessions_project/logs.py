@@ -8,6 +8,12 @@ there is one format whoever logs. The request id lives in a context variable (`R
 that the middleware sets for the request's duration; a processor puts it on every line, and
 the problem documents carry it as `requestId` (sessions_project/errors.py).
 
+Why structlog rather than a JSON formatter of our own on the standard library: the same
+processors render both kinds of lines, JSON or readable (`ConsoleRenderer`) by one setting,
+and our own lines skip the standard library's record machinery (half the cost per line).
+django-structlog was not taken: it logs a start and an end line per request, and our one
+line needs the route and the problem code, which its middleware does not know.
+
 Used by settings.py (`logging_config`) and gunicorn_conf.py (`gunicorn_logconfig`); imports
 neither Django's settings nor any app.
 """
