@@ -29,7 +29,15 @@ from typing import Any, ParamSpec, TypeVar
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from prometheus_client import REGISTRY as DEFAULT_REGISTRY
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+    start_http_server,
+)
 
 from sessions_project.errors import DomainError, problem_response
 from sessions_project.throttling import client_address
@@ -117,6 +125,17 @@ def exposition() -> bytes:
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return generate_latest(registry)
     return generate_latest(DEFAULT_REGISTRY)
+
+
+def serve_metrics(port: int, address: str) -> None:
+    """Serve `exposition()`'s figures over HTTP from a thread of this process (a process with
+    no web server of its own: the sweeper on a host of its own). No access control of its
+    own: bind it to an address only the scraper reaches."""
+    registry: CollectorRegistry = DEFAULT_REGISTRY
+    if multiprocess_dir():
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    start_http_server(port, addr=address, registry=registry)
 
 
 # --- counting helpers --------------------------------------------------------------------------

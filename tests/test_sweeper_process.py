@@ -8,9 +8,11 @@ import json
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections import Counter
 from datetime import timedelta
 
@@ -85,15 +87,31 @@ def due_sessions(host, make_session, clock, settings):
     return make
 
 
+def scrape(port: int) -> str:
+    try:
+        return urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
+    except OSError:
+        return ""
+
+
 def open_count(sessions: list[GameSession]) -> int:
     return GameSession.objects.filter(pk__in=[s.pk for s in sessions], closed_at__isnull=True).count()
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def test_run_sweeper_closes_what_is_due_and_stops_cleanly_on_sigterm(due_sessions, host, make_session):
     due = due_sessions(3)
-    process = start_sweeper("--interval", "1")
+    port = free_port()
+    process = start_sweeper("--interval", "1", "--metrics-port", str(port))
 
     wait_until(lambda: open_count(due) == 0)
+    # What it closed, as its own metrics say (a sweeper on a host of its own is scraped so).
+    wait_until(lambda: "sessions_sweeper_closed_total 3.0" in scrape(port))
     code, lines = stop(process)
 
     assert code == 0, lines

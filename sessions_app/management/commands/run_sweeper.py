@@ -12,6 +12,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.db import DatabaseError, close_old_connections
 
 from sessions_app.services import lifecycle
+from sessions_project import metrics
 from sessions_project.commands import positive_int
 from sessions_project.logs import get_logger
 
@@ -33,9 +34,29 @@ class Command(BaseCommand):
         parser.add_argument(
             "--batch-size", type=positive_int, default=500, help="Sessions closed per transaction (default 500)."
         )
+        parser.add_argument(
+            "--metrics-port",
+            type=positive_int,
+            default=None,
+            help="Serve this process's Prometheus metrics (sweeper runs, what they closed) on this port, "
+            "for a sweeper on a host of its own. Off by default.",
+        )
+        parser.add_argument(
+            "--metrics-address", default="127.0.0.1", help="Address for --metrics-port (default 127.0.0.1)."
+        )
 
-    def handle(self, *args: Any, interval: int, batch_size: int, **options: Any) -> None:
+    def handle(
+        self,
+        *args: Any,
+        interval: int,
+        batch_size: int,
+        metrics_port: int | None,
+        metrics_address: str,
+        **options: Any,
+    ) -> None:
         logger = self.logger = get_logger("sessions.sweeper")
+        if metrics_port is not None:
+            metrics.serve_metrics(metrics_port, metrics_address)
         stop = threading.Event()
 
         def request_stop(signum: int, frame: FrameType | None) -> None:
