@@ -32,6 +32,7 @@ install-dev: $(VENV)/.installed-dev
 ## One ASGI process (uvicorn, reloading on code changes) serves HTTP and the live WebSocket and
 ## Server-Sent Events routes, with the in-memory channel layer unless REDIS_URL is set.
 run: export DEBUG = 1
+run: export LOG_FORMAT = console
 run: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py ensure_demo_accounts

@@ -4,7 +4,7 @@ Domain code raises `DomainError` subclasses (usable from views, admin and comman
 the exception handler below turns them, DRF's exceptions and Django's into one body:
 
     {"type": "...", "title": "...", "status": 409, "detail": "...", "code": "session_full",
-     "errors": [{"field": "limit", "code": "max_value", "message": "..."}]}
+     "errors": [{"field": "limit", "code": "max_value", "message": "..."}], "requestId": "..."}
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.response import Response
+
+from sessions_project.logs import REQUEST_ID
 
 logger = logging.getLogger(__name__)
 
@@ -113,7 +115,7 @@ def field_error(field: str, message: str, code: str = "invalid") -> dict[str, st
 
 # Members of the problem body itself. A domain error's extra of the same name (services pass
 # the session's `status` on a 409) must not overwrite them: it is sent as `sessionStatus`.
-PROBLEM_MEMBERS = frozenset({"type", "title", "status", "detail", "code"})
+PROBLEM_MEMBERS = frozenset({"type", "title", "status", "detail", "code", "requestId"})
 
 
 def problem(status_code: int, code: str, detail: str, **extra: Any) -> dict[str, Any]:
@@ -126,6 +128,10 @@ def problem(status_code: int, code: str, detail: str, **extra: Any) -> dict[str,
     }
     for key, value in extra.items():
         body[f"session{key.capitalize()}" if key in PROBLEM_MEMBERS else key] = value
+    # The request's id (X-Request-ID), so that a client reporting an error names its log lines.
+    request_id = REQUEST_ID.get()
+    if request_id is not None:
+        body["requestId"] = request_id
     return body
 
 

@@ -48,6 +48,9 @@ class ProblemSerializer(serializers.Serializer[Any]):
     sessionStatus = serializers.CharField(
         required=False, help_text="On not_joinable, session_closed, invalid_transition: the session's status."
     )
+    requestId = serializers.CharField(
+        required=False, help_text="The request's id, as in the X-Request-ID response header and the server's logs."
+    )
 
 
 def error_responses(*codes: int, authenticated: bool = True) -> dict[tuple[int, str], OpenApiResponse]:

@@ -15,6 +15,7 @@ from typing import Any
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from sessions_project.logs import LOG_FORMATS, logging_config
 from sessions_project.throttling import parse_rate
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -130,6 +131,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: the request id is set before anything can log, and the timing covers the rest.
+    "sessions_project.observability.RequestObservabilityMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # auth: CORS answers preflights before anything can ask for a token; API responses get
     # their cache and sniffing headers.
@@ -375,7 +378,7 @@ CORS_ALLOW_HEADERS = (
     "x-session-password",
     "x-request-id",
 )
-CORS_EXPOSE_HEADERS = ("ETag", "Link", "Retry-After")
+CORS_EXPOSE_HEADERS = ("ETag", "Link", "Retry-After", "X-Request-ID")
 
 # PostgreSQL: a stalled database answers 503 within seconds instead of holding the worker.
 # Connect timeout in seconds (libpq: at least 2); statement and lock timeouts in milliseconds
@@ -393,10 +396,23 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
             f"-c statement_timeout={DATABASE_STATEMENT_TIMEOUT} -c lock_timeout={DATABASE_LOCK_TIMEOUT}"
         )
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
-}
+# --- Operating it: logs, metrics, readiness -----------------------------------------------
+# Logs: one JSON object per line on stderr, or readable lines with LOG_FORMAT=console (`make
+# run` sets it). Every line of a request carries its request id (sessions_project/logs.py).
+LOG_FORMAT = env_str("LOG_FORMAT", "json").strip().lower()
+if LOG_FORMAT not in LOG_FORMATS:
+    raise ImproperlyConfigured(f"LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, not {LOG_FORMAT!r}")
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO").strip().upper()
+LOGGING = logging_config(LOG_FORMAT, LOG_LEVEL)
+
+# GET /metrics: answered to clients in these networks (loopback by default; empty: none), or
+# to any client that sends `Authorization: Bearer <METRICS_TOKEN>` when that is set.
+METRICS_ALLOWED_NETWORKS = env_list("METRICS_ALLOWED_NETWORKS", ["127.0.0.0/8", "::1/128"])
+try:
+    METRICS_ALLOWED_NETWORK_LIST = [ipaddress.ip_network(item, strict=False) for item in METRICS_ALLOWED_NETWORKS]
+except ValueError as exc:
+    raise ImproperlyConfigured(f"METRICS_ALLOWED_NETWORKS must list addresses or networks: {exc}") from None
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+# Figures that need queries (sessions by status, players in live sessions) are computed at
+# most once per this many seconds, shared through the cache by every worker and host.
+METRICS_LIVE_FIGURES_SECONDS = env_int("METRICS_LIVE_FIGURES_SECONDS", 5, 1)

@@ -88,7 +88,7 @@ def test_an_allowed_origin_reads_the_headers_clients_need(api, host, session, se
     assert response.status_code == 200
     assert response["Access-Control-Allow-Origin"] == GAME
     exposed = {h.strip().lower() for h in response["Access-Control-Expose-Headers"].split(",")}
-    assert exposed == {"etag", "link", "retry-after"}
+    assert exposed == {"etag", "link", "retry-after", "x-request-id"}
     assert "origin" in response["Vary"].lower()
     assert "Access-Control-Allow-Origin" not in elsewhere
 

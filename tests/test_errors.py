@@ -314,8 +314,10 @@ def test_a_hidden_session_answers_exactly_as_a_missing_one(api, host, outsider, 
     missing = uuid.uuid4()
     api.as_(outsider)
 
-    seen = getattr(api, method)(f"/api/v1/sessions/{hidden.uid}{suffix}", body, format="json")
-    absent = getattr(api, method)(f"/api/v1/sessions/{missing}{suffix}", body, format="json")
+    # One request id for both: the bodies name it (requestId), and must not differ otherwise.
+    same_id = {"HTTP_X_REQUEST_ID": "probe"}
+    seen = getattr(api, method)(f"/api/v1/sessions/{hidden.uid}{suffix}", body, format="json", **same_id)
+    absent = getattr(api, method)(f"/api/v1/sessions/{missing}{suffix}", body, format="json", **same_id)
 
     assert seen.status_code == absent.status_code == 404
     assert seen.json() == absent.json()

@@ -45,5 +45,6 @@ def test_a_bug_is_a_json_500_under_the_api_never_a_traceback(host, make_session,
         "status": 500,
         "detail": "An unexpected error occurred.",
         "code": "server_error",
+        "requestId": response["X-Request-ID"],
     }
     assert "Traceback" not in response.content.decode()

@@ -10,6 +10,7 @@ import orjson
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
 from django.test import override_settings
+from prometheus_client import REGISTRY
 
 from sessions_app.live.limits import live_connections
 from sessions_app.live.streams import Closed, Feed, LiveStream
@@ -129,6 +130,25 @@ def test_a_refused_stream_answers_a_problem_before_streaming(host, outsider, pat
         assert await events.start() == status
         assert events.headers[b"content-type"] == b"application/problem+json"
         assert orjson.loads(await events.body())["code"] == code
+
+    async_to_sync(scenario)()
+
+
+def open_connections() -> float:
+    return REGISTRY.get_sample_value("sessions_live_connections") or 0.0
+
+
+def test_open_streams_are_counted_for_metrics_until_they_end(host):
+    session = session_create(actor=host, values={})
+    token = access_token(host)
+
+    async def scenario():
+        before = open_connections()
+        events = EventStream(stream(session), token)
+        assert await events.start() == 200
+        assert open_connections() == before + 1
+        await events.leave()
+        assert open_connections() == before
 
     async_to_sync(scenario)()
 

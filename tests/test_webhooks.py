@@ -8,6 +8,7 @@ import json
 import socket
 
 import pytest
+from prometheus_client import REGISTRY
 
 from sessions_app.event_models import EventType, SessionEvent
 from sessions_app.services import webhooks
@@ -87,11 +88,16 @@ def test_no_delivery_is_made_for_an_inactive_endpoint(receiver, host, make_sessi
     assert receiver.received == []
 
 
+def delivered(outcome: str) -> float:
+    return REGISTRY.get_sample_value("sessions_webhook_deliveries_total", {"outcome": outcome}) or 0.0
+
+
 def test_failures_are_retried_with_exponential_backoff_until_a_2xx(receiver, settings, clock, host, make_session):
     settings.WEBHOOK_READ_TIMEOUT = 0.3  # the HANG answer times out
     register(receiver.url())
     make_session(host)
     receiver.answer(500, HANG, 200)
+    outcomes = {outcome: delivered(outcome) for outcome in ("failed", "succeeded")}
 
     webhooks.worker_pass()  # attempt 1: 500
     delivery = WebhookDelivery.objects.get()
@@ -120,6 +126,9 @@ def test_failures_are_retried_with_exponential_backoff_until_a_2xx(receiver, set
     ]
     assert len(receiver.received) == 3
     assert len({r.body for r in receiver.received}) == 1  # the same body every time
+    # /metrics counts each attempt by outcome.
+    assert delivered("failed") - outcomes["failed"] == 2
+    assert delivered("succeeded") - outcomes["succeeded"] == 1
 
 
 def test_backoff_doubles_up_to_its_cap(settings):

@@ -24,6 +24,9 @@ from .groups import WAKE
 from .publish import attach_loop
 from .streams import Closed, LiveStream, Refused, open_stream
 
+# Seconds a stream whose client left may take to finish what it was doing.
+LEAVING_SECONDS = 2
+
 
 class LiveSocketConsumer(AsyncWebsocketConsumer):
     """GET /api/v1/sessions/{uid}/live and /api/v1/players/me/live, upgraded to a WebSocket:
@@ -65,10 +68,10 @@ class LiveSocketConsumer(AsyncWebsocketConsumer):
             self.stream.wake()
 
     async def disconnect(self, code: int) -> None:
-        if self.runner is not None:
-            self.runner.cancel()
-            with contextlib.suppress(BaseException):
-                await self.runner
+        if self.runner is not None and self.stream is not None:
+            self.stream.stop()
+            await asyncio.wait([self.runner], timeout=LEAVING_SECONDS)
+            self.runner.cancel()  # a send or read still under way after that
         if self.stream is not None:
             await self.stream.close(self.channel_layer, self.channel_name)
             self.stream = None
@@ -170,7 +173,9 @@ async def event_stream_app(scope: dict[str, Any], receive: Any, send: Any) -> No
             elif closed is not None:
                 raise closed
     finally:
-        for task in tasks:
+        stream.stop()
+        for task in tasks[1:]:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.wait(tasks, timeout=LEAVING_SECONDS)
+        tasks[0].cancel()  # a send or read still under way after that
         await stream.close(layer, channel)

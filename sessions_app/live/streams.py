@@ -33,6 +33,7 @@ from django.conf import settings
 from rest_framework.exceptions import AuthenticationFailed
 
 from players_app.authentication import TokenPlayer, stream_credentials
+from sessions_project import metrics
 from sessions_project.errors import DomainError, problem
 
 from .. import feeds
@@ -160,6 +161,7 @@ async def open_stream(scope: dict[str, Any], session_uid: str | None) -> LiveStr
             f"At most {limit} live connections per player.",
             {"Retry-After": "15"},
         )
+    metrics.LIVE_CONNECTIONS.inc()  # until LiveStream.close
     return LiveStream(feed, after, credentials.expires_at, connection_id)
 
 
@@ -176,8 +178,16 @@ class LiveStream:
         self.expires_at = expires_at
         self.connection_id = connection_id
         self.subscribed: set[str] = set()
+        self.closed = False
+        self.stopped = False
         self._wake = asyncio.Event()
         self._wake.set()  # the replay: read at once
+
+    def stop(self) -> None:
+        """End `run` at its next wait (the client left): cooperative, so that it never stops
+        half-way through a send or a read."""
+        self.stopped = True
+        self._wake.set()
 
     def wake(self) -> None:
         """A wake-up from the channel layer (cheap: the loop reads once, however many came)."""
@@ -208,6 +218,8 @@ class LiveStream:
                 raise Closed(4401, "token expired")
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=min(interval, remaining))
+                if self.stopped:
+                    return
             except TimeoutError:
                 if time.time() >= self.expires_at:
                     raise Closed(4401, "token expired") from None
@@ -258,4 +270,7 @@ class LiveStream:
             for group in sorted(self.subscribed):
                 await layer.group_discard(group, channel_name)
         self.subscribed = set()
-        await live_connections.release(self.feed.actor.uid, self.connection_id)
+        if not self.closed:
+            self.closed = True
+            metrics.LIVE_CONNECTIONS.dec()
+            await live_connections.release(self.feed.actor.uid, self.connection_id)

@@ -19,10 +19,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from django.db import transaction
 from django.utils import timezone
 
+from sessions_project import metrics
 from sessions_project.times import iso
 
 from ..event_models import RESTRICTED_PREFIXES, EventType, SessionEvent
@@ -119,11 +122,13 @@ def build(
 
 def record(events: Iterable[SessionEvent]) -> list[SessionEvent]:
     """Write events in one INSERT (none for none), in the caller's transaction: the one
-    place every event is written through."""
+    place every event is written through. They are counted (metrics: events by type, joins,
+    leaves) once committed: a rolled-back change counts nothing."""
     batch = list(events)
     if batch:
         SessionEvent.objects.bulk_create(batch)
         publish_on_commit(batch)
+        transaction.on_commit(partial(metrics.count_events, [event.type for event in batch]))
     return batch
 
 

@@ -26,6 +26,7 @@ from django.db.models.fields.reverse_related import ForeignObjectRel
 from django.db.models.functions import Cast, Coalesce
 from django.utils import timezone
 
+from sessions_project import metrics
 from sessions_project.errors import Conflict
 from sessions_project.times import iso
 
@@ -169,6 +170,7 @@ def close_due_sessions(
         if len(batch) < batch_size:
             break
     _apply_expiries(now, batch_size)
+    metrics.count_sweep(len(closed))
     return closed
 
 
@@ -323,20 +325,42 @@ class SessionStats(TypedDict):
     average_fill: float | None
 
 
+class LiveFigures(TypedDict):
+    by_status: dict[str, int]
+    players_in_live_sessions: int
+
+
+def _live_members(now: datetime) -> QuerySet[Membership]:
+    """Memberships of sessions live as of now (open, in progress or closing, and not due)."""
+    live = GameSession.objects.filter(status__in=LIVE_STATUSES).exclude(GameSession.objects.due_q(now))
+    return Membership.objects.filter(session__in=live.values("pk"))
+
+
+def live_figures(now: datetime | None = None) -> LiveFigures:
+    """Sessions by status as of now (every status, a due session counted as closed) and the
+    distinct players in live sessions: the figures /metrics exports (two queries)."""
+    now = now or timezone.now()
+    by_status = dict.fromkeys((s.value for s in SessionStatus), 0)
+    by_status.update(GameSession.objects.count_by_effective_status(now))
+    return {
+        "by_status": by_status,
+        "players_in_live_sessions": _live_members(now).values("player_id").distinct().count(),
+    }
+
+
 def session_stats(now: datetime | None = None) -> SessionStats:
     """Counts by status as of now (a due session counts as closed), type and visibility;
     members of live sessions; and the average fill of live sessions with a capacity."""
     now = now or timezone.now()
     sessions = GameSession.objects.all()
-    by_status = dict.fromkeys((s.value for s in SessionStatus), 0)
-    by_status.update(sessions.count_by_effective_status(now))
+    figures = live_figures(now)
+    by_status = figures["by_status"]
     by_type = {row["type"]: row["n"] for row in sessions.order_by("type").values("type").annotate(n=Count("pk"))}
     by_visibility = {
         row["visibility"]: row["n"]
         for row in sessions.order_by("visibility").values("visibility").annotate(n=Count("pk"))
     }
     live = GameSession.objects.filter(status__in=LIVE_STATUSES).exclude(GameSession.objects.due_q(now))
-    live_members = Membership.objects.filter(session__in=live.values("pk"))
     member_count = (
         Membership.objects.filter(session=OuterRef("pk"))
         .order_by()
@@ -358,8 +382,8 @@ def session_stats(now: datetime | None = None) -> SessionStats:
         "by_type": by_type,
         "by_visibility": by_visibility,
         "live_sessions": by_status["open"] + by_status["in_progress"] + by_status["closing"],
-        "members_in_live_sessions": live_members.count(),
-        "players_in_live_sessions": live_members.values("player_id").distinct().count(),
+        "members_in_live_sessions": _live_members(now).count(),
+        "players_in_live_sessions": figures["players_in_live_sessions"],
         "sessions_with_capacity": fill["sessions"],
         "average_fill": fill["average"],
     }

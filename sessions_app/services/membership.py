@@ -23,6 +23,7 @@ from django.db import transaction
 from django.db.models import Count, Q, Subquery
 from django.utils import timezone
 
+from sessions_project import metrics
 from sessions_project.errors import Conflict, Forbidden, InvalidInput, NotFound, TooManyRequests, field_error
 
 from .. import permissions
@@ -156,6 +157,7 @@ def _appendable(session: GameSession, now: datetime) -> bool:
     return now > session.date_modified + timedelta(microseconds=len(session.users_doc))
 
 
+@metrics.counts_refusals(metrics.JOINS_REFUSED)
 def session_join(
     *,
     session_id: int | None = None,

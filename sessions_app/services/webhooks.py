@@ -37,7 +37,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from sessions_project import outbound
+from sessions_project import metrics, outbound
 from sessions_project.errors import InvalidInput, NotFound
 from sessions_project.renderers import OrjsonRenderer
 from sessions_project.times import iso
@@ -89,10 +89,9 @@ def lease() -> timedelta:
 
 
 def count_outcome(outcome: str) -> None:
-    """METRICS CALL SITE: the one place every attempt's outcome is known: "succeeded",
-    "failed" (another attempt is scheduled) or "dead" (given up). The integrator's line for
-    the deliveries-by-outcome counter goes here, e.g.
-    `metrics.WEBHOOK_DELIVERIES.labels(outcome=outcome).inc()`."""
+    """The one place every attempt's outcome is known: "succeeded", "failed" (another attempt
+    is scheduled) or "dead" (given up); counted for /metrics."""
+    metrics.WEBHOOK_DELIVERIES.labels(outcome=outcome).inc()
 
 
 # --- endpoints: register, disable, enable, test ------------------------------------------------
