@@ -135,12 +135,12 @@ def _literal(text: str) -> str | int | float:
 def _data_equals(queryset: QuerySet[GameSession], key: str, text: str) -> QuerySet[GameSession]:
     value = _literal(text)
     alias = f"data_{len(queryset.query.annotations)}"
-    matched = queryset.alias(**{alias: KeyTransform(key, "data")}).filter(**{alias: value})
-    if isinstance(value, str):
-        return matched  # a JSON string equals only a JSON string, on both databases
-    # SQLite reads true and false as 1 and 0: a number matches only a number.
-    kind = f"{alias}_type"
-    return matched.alias(**{kind: _JSONType(key)}).filter(**{f"{kind}__in": ("number", "integer", "real")})
+    matched = queryset.alias(**{alias: KeyTransform(key, "data"), f"{alias}_type": _JSONType(key)})
+    # Django's SQLite reading of a member shows true as 1 and as "true": the member's JSON type
+    # keeps a number from matching a boolean, and a string from matching one (PostgreSQL's
+    # jsonb compares types itself).
+    types = ("string", "text") if isinstance(value, str) else ("number", "integer", "real")
+    return matched.filter(**{alias: value, f"{alias}_type__in": types})
 
 
 class _JSONType(Func):
