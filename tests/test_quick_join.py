@@ -200,7 +200,9 @@ def test_the_lists_filters_narrow_the_choice(api, make_session, outsider):
     ("filter_value", "matches"),
     [("5", "number"), ("5.0", "number"), ('"5"', None), ("five", "word"), ("true", None)],
 )
-def test_a_data_filter_compares_numbers_with_numbers_and_strings_with_strings(make_session, host, filter_value, matches):
+def test_a_data_filter_compares_numbers_with_numbers_and_strings_with_strings(
+    make_session, host, filter_value, matches
+):
     made = {
         "number": game(make_session, data={"level": 5}),
         "string": game(make_session, data={"level": "5"}),
