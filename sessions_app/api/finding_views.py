@@ -23,7 +23,7 @@ from sessions_project.fields import StrictCharField
 from sessions_project.query import DeclaredQueryParametersMixin
 from sessions_project.schema import coded_error_responses
 
-from .serializers import JoinSerializer, SessionInputSerializer, SessionSerializer, WholeNumberField
+from .serializers import MAX_TEAMS, JoinSerializer, SessionInputSerializer, SessionSerializer, WholeNumberField
 from .views import SESSION_PASSWORD, UID_PARAMETER, request_object, session_response, visible_session
 
 MAX_FILTERS = 64
@@ -36,7 +36,9 @@ class QuickJoinSerializer(serializers.Serializer[Any]):
         help_text="The list's filters as GET /sessions takes them, as strings: e.g. "
         '{"data.map": "harbor", "type": "ranked"}. An empty value counts as absent.',
     )
-    team = WholeNumberField(required=False, allow_null=True, min_value=0, help_text="0-based team index to join.")
+    team = WholeNumberField(
+        required=False, allow_null=True, min_value=0, max_value=MAX_TEAMS - 1, help_text="0-based team index to join."
+    )
     # A field, not Serializer.create (DRF's metaclass takes declared fields off the class).
     create = SessionInputSerializer(  # type: ignore[assignment]
         required=False,

@@ -67,6 +67,8 @@ DATA_KEY = re.compile(r"data\.([A-Za-z0-9_-]{1,64})")
 # How many of the best candidates one quick join reads: it tries them in order, and only a
 # candidate filled by another writer between the choice and its lock sends it to the next.
 CANDIDATES = 8
+# Above every team a session can have (the API allows 1000): the index is written into SQL.
+MAX_TEAM_INDEX = 100_000
 # The advisory lock's first key ("QJ"): its own space, apart from every other lock's.
 LOCK_CLASS = 0x514A
 
@@ -250,6 +252,9 @@ def session_quick_join(
     One transaction: the lock (PostgreSQL), the candidates (one query), then the join's or the
     create's own queries; a candidate refused under its lock costs its locked read."""
     normalised = normalise_filters(filters)
+    if team is not None and not 0 <= team < MAX_TEAM_INDEX:
+        message = f"Team index must be from 0 to {MAX_TEAM_INDEX - 1}."
+        raise InvalidInput(message, errors=[field_error("team", message, "invalid_team")])
     with transaction.atomic():
         _serialise(normalised)
         for candidate in _candidates(actor, normalised, team):
