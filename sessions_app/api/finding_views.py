@@ -19,7 +19,7 @@ from rest_framework.views import APIView
 from players_app.authentication import caller
 from sessions_app import permissions
 from sessions_app.services import join_codes, matchmaking
-from sessions_project.fields import StrictCharField
+from sessions_project.fields import JSONObjectField, StrictCharField
 from sessions_project.query import DeclaredQueryParametersMixin
 from sessions_project.schema import coded_error_responses
 
@@ -30,8 +30,7 @@ MAX_FILTERS = 64
 
 
 class QuickJoinSerializer(serializers.Serializer[Any]):
-    filters = serializers.DictField(
-        child=StrictCharField(allow_blank=True, trim_whitespace=False, max_length=1000),
+    filters = JSONObjectField(
         required=False,
         help_text="The list's filters as GET /sessions takes them, as strings: e.g. "
         '{"data.map": "harbor", "type": "ranked"}. An empty value counts as absent.',
@@ -47,9 +46,13 @@ class QuickJoinSerializer(serializers.Serializer[Any]):
         "host and member. Later quick joins find it only if it matches their filters and has no password.",
     )
 
-    def validate_filters(self, value: dict[str, str]) -> dict[str, str]:
+    def validate_filters(self, value: dict[str, Any]) -> dict[str, str]:
+        """An object of strings (a JSON object, within the `data` limits: JSONObjectField)."""
         if len(value) > MAX_FILTERS:
             raise serializers.ValidationError(f"At most {MAX_FILTERS} filters.", code="max_length")
+        wrong = {name: ["A filter's value is a string."] for name, text in value.items() if not isinstance(text, str)}
+        if wrong:
+            raise serializers.ValidationError(wrong)
         return value
 
 
