@@ -302,3 +302,13 @@ def test_an_empty_filter_set_matches_every_session_the_caller_may_join(api, make
 
     assert response.status_code == 200
     assert response.json()["uid"] == str(session.uid)
+
+
+@pytest.mark.parametrize("value", ["[" * 5000, "1" * 5000, "1e999", "-0", "0x10"])
+def test_any_text_is_a_data_value_that_matches_or_not_never_an_error(api, make_session, outsider, value):
+    game(make_session, data={"x": 1})
+
+    response = quick_join(api, outsider, {"filters": {"data.x": value}})
+
+    assert response.status_code == 404
+    assert response.json()["code"] == "no_match"

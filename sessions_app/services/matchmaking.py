@@ -64,6 +64,7 @@ if TYPE_CHECKING:
 # The list's filters a quick join takes besides `data.<key>` (GET /sessions's, less paging).
 LIST_FILTERS = frozenset(GameSessionFilterSet.base_filters)
 DATA_KEY = re.compile(r"data\.([A-Za-z0-9_-]{1,64})")
+JSON_NUMBER = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?")
 # How many of the best candidates one quick join reads: it tries them in order, and only a
 # candidate filled by another writer between the choice and its lock sends it to the next.
 CANDIDATES = 8
@@ -125,13 +126,12 @@ def matching_sessions(
 
 def _literal(text: str) -> str | int | float:
     """A value that reads as a finite JSON number is that number; anything else, a string."""
-    try:
-        value = json.loads(text)
-    except ValueError:
+    if len(text) > 64 or not JSON_NUMBER.fullmatch(text):
         return text
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        return text
-    return value
+    if "." in text or "e" in text or "E" in text:
+        number = float(text)
+        return number if math.isfinite(number) else text
+    return int(text)
 
 
 def _data_equals(queryset: QuerySet[GameSession], key: str, text: str) -> QuerySet[GameSession]:
