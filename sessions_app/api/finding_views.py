@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiExample, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -29,8 +29,13 @@ from .views import SESSION_PASSWORD, UID_PARAMETER, request_object, session_resp
 MAX_FILTERS = 64
 
 
+@extend_schema_field({"type": "object", "additionalProperties": {"type": "string"}})
+class FiltersField(JSONObjectField):
+    """The list's filters as a JSON object of strings (checked in QuickJoinSerializer)."""
+
+
 class QuickJoinSerializer(serializers.Serializer[Any]):
-    filters = JSONObjectField(
+    filters = FiltersField(
         required=False,
         help_text="The list's filters as GET /sessions takes them, as strings: e.g. "
         '{"data.map": "harbor", "type": "ranked"}. An empty value counts as absent.',
