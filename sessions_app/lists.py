@@ -41,8 +41,10 @@ from .reads import visible_count_parts
 
 SHAPES_KEPT = 256
 # JSON columns a list answers as they are stored (see PreparedRows' raw_json): a list reads
-# nothing inside them (its visibility rule is in the SQL).
-PASSED_THROUGH = frozenset({"data", "users_doc", "teams_doc"})
+# nothing inside them (its visibility rule is in the SQL). `users` is answered as stored too,
+# but read as text first: the join code's rule looks for the caller in it (session_document).
+PASSED_THROUGH = frozenset({"data", "teams_doc"})
+AS_TEXT = frozenset({"users_doc"})
 
 _PLAYER = Parameter(lambda value, connection: value, (-7_000_001, -7_000_002))
 _NOW = Parameter(
@@ -186,4 +188,4 @@ def _prepare(
             skip=skip,
         )
 
-    return PreparedRows(build, _PLAYER, _NOW, raw_json=PASSED_THROUGH)
+    return PreparedRows(build, _PLAYER, _NOW, raw_json=PASSED_THROUGH, raw_text=AS_TEXT)

@@ -21,6 +21,8 @@ from django.utils import timezone
 from sessions_project.jsonfield import JSONField
 from sessions_project.times import iso
 
+from .codes import new_join_code
+
 if TYPE_CHECKING:
     from .permissions import Actor
 
@@ -198,6 +200,8 @@ class GameSession(models.Model):
     idle_deadline = models.DateTimeField(null=True, blank=True, editable=False)
     closes_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Shown to members and session:* only; unique among live sessions (the constraint below).
+    join_code = models.CharField(max_length=6, default=new_join_code, editable=False)
     # Rendered members of the session document (see the module docstring).
     users_doc = JSONField(default=list, editable=False)
     teams_doc = JSONField(default=list, editable=False)
@@ -232,6 +236,12 @@ class GameSession(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(visibility__in=[v.value for v in Visibility]), name="session_visibility_valid"
+            ),
+            # Also the index a join by code looks the code up in (its query repeats the condition).
+            models.UniqueConstraint(
+                fields=["join_code"],
+                condition=Q(status__in=[s.value for s in LIVE_STATUSES]),
+                name="session_join_code_live",
             ),
         ]
         permissions = [
@@ -415,23 +425,6 @@ class PlayerSessionsStamp(models.Model):
         return f"{self.player_uid} changed at {self.changed_at}"
 
 
-class JoinPasswordFailure(models.Model):
-    """A wrong or missing join password, kept a window (JOIN_PASSWORD_WINDOW) to throttle
-    guessing per player and per session across workers."""
-
-    session = models.ForeignKey(GameSession, on_delete=models.CASCADE, related_name="+")
-    player = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        # Both throttles read a session's recent failures (a few rows: they stop being recorded
-        # at the session's limit); old ones are deleted by session and time.
-        indexes = [models.Index(fields=["session", "at"], name="join_failure_session_at")]
-
-    def __str__(self) -> str:
-        return f"join password failure {self.pk}"
-
-
 class Song(models.Model):
     """A song of the catalog."""
 
@@ -496,5 +489,7 @@ class Score(models.Model):
         return f"score {self.pk}"
 
 
-# The event log's and webhooks' models (import them from there), imported to be registered.
+# The event log's, webhooks' and the join throttles' models, imported so that Django registers them.
 from . import event_models, webhook_models  # noqa: E402, F401
+from .join_models import JoinCodeFailure as JoinCodeFailure  # noqa: E402
+from .join_models import JoinPasswordFailure as JoinPasswordFailure  # noqa: E402

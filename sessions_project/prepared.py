@@ -12,6 +12,8 @@ JSON columns named in `raw_json` are not decoded: each value is handed on as an
 orjson.Fragment of the column's text, which the API's renderer writes as it is (the same
 JSON value; only the spacing inside it may differ). For the columns a response passes
 through untouched, decoding and re-encoding them was the largest part of a list's work.
+Those named in `raw_text` are not decoded either, but handed on as the text itself, for a
+caller that looks into it before passing it through (a Fragment does not show its text).
 
 Where the parameters sit is found by building the queryset twice, with two different
 samples for every parameter: the SQL text must come out the same (a value written into the
@@ -38,6 +40,10 @@ Prepare = Callable[[Any, BaseDatabaseWrapper], Any]
 def _fragment(value: Any, expression: Any, connection: Any) -> Any:
     # Both backends hand a JSON column over as its text (Django decodes it itself).
     return None if value is None else orjson.Fragment(value)
+
+
+def _text(value: Any, expression: Any, connection: Any) -> Any:
+    return value
 
 
 @dataclass(frozen=True)
@@ -74,10 +80,12 @@ class PreparedRows:
         build: Callable[..., QuerySet[Any, dict[str, Any]]],
         *parameters: Parameter,
         raw_json: frozenset[str] = frozenset(),
+        raw_text: frozenset[str] = frozenset(),
     ) -> None:
         self._build = build
         self._parameters = parameters
         self._raw_json = raw_json
+        self._raw_text = raw_text
         # A compiler belongs to one connection, and Django's connections to one thread.
         self._local = threading.local()
 
@@ -112,10 +120,10 @@ class PreparedRows:
         columns = [selected[0] for selected in compiler.select[0 : compiler.col_count]]
         converters = compiler.get_converters(columns)
         for position, name in enumerate(names):
-            if name in self._raw_json:
+            if name in self._raw_json or name in self._raw_text:
                 if not isinstance(getattr(columns[position], "output_field", None), JSONField):
                     raise ValueError(f"{name} is not a JSON column")
-                converters[position] = ([_fragment], columns[position])
+                converters[position] = ([_fragment if name in self._raw_json else _text], columns[position])
         return _Compiled(sql, params, slots, names, compiler, converters)
 
     def rows(self, *arguments: Any, using: str = "default") -> list[dict[str, Any]]:

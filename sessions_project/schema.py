@@ -65,6 +65,34 @@ def error_responses(*codes: int, authenticated: bool = True) -> dict[tuple[int, 
 
 ERRORS_401 = error_responses()
 
+# What the machinery around every view answers, by status: a route's own codes come on top.
+COMMON_CODES = {
+    400: ("invalid", "parse_error", "not_an_object", "invalid_text", "too_deep", "unknown_parameter"),
+    401: ("not_authenticated", "token_not_valid"),
+    413: ("body_too_large",),
+    503: ("database_unavailable",),
+}
+
+
+def coded_error_responses(
+    codes: dict[int, tuple[str, ...]], *, body: bool = True
+) -> dict[tuple[int, str], OpenApiResponse]:
+    """error_responses for the statuses in `codes`, each description ending with every `code`
+    the route can answer with that status: the route's own, and what every route answers
+    (COMMON_CODES; the body's only where the route takes one)."""
+    statuses = {*codes, 413} if body else set(codes)
+    responses = {}
+    for status, content_type in error_responses(*statuses):
+        common = COMMON_CODES.get(status, ())
+        if status == 400 and not body:
+            common = ("invalid_text", "unknown_parameter")
+        every = (*codes.get(status, ()), *(code for code in common if code not in codes.get(status, ())))
+        listed = ", ".join(f"`{code}`" for code in every)
+        responses[(status, content_type)] = OpenApiResponse(
+            response=ProblemSerializer, description=f"{ERROR_DESCRIPTIONS[status]} Codes: {listed}."
+        )
+    return responses
+
 
 # Query parameters that refuse an empty value: every other optional query parameter treats
 # `?name=` as if it were absent (django-filter and the paging do), which the schema says with

@@ -314,6 +314,10 @@ SESSION_IDLE_TIMEOUT = env_int("SESSION_IDLE_TIMEOUT", 3600)
 RESERVATION_TTL = env_int("RESERVATION_TTL", 300, 1)
 JOIN_PASSWORD_MAX_FAILURES = env_int("JOIN_PASSWORD_MAX_FAILURES", 5, 1)
 JOIN_PASSWORD_WINDOW = env_int("JOIN_PASSWORD_WINDOW", 60, 1)
+# Joins by a code that names no live session, per player, within the window (seconds), before
+# every join by code of that player gets 429.
+JOIN_CODE_MAX_FAILURES = env_int("JOIN_CODE_MAX_FAILURES", 5, 1)
+JOIN_CODE_WINDOW = env_int("JOIN_CODE_WINDOW", 60, 1)
 # PBKDF2 rounds for join passwords: ~3 ms per check instead of Django's ~0.3 s for logins,
 # so a join stays cheap; wrong guesses are throttled instead.
 JOIN_PASSWORD_ITERATIONS = env_int("JOIN_PASSWORD_ITERATIONS", 10_000, 1)

@@ -178,6 +178,7 @@ def test_every_session_part_has_useful_columns_and_reads_related_rows_in_the_pag
         "/admin/sessions_app/invite/",
         "/admin/sessions_app/reservation/",
         "/admin/sessions_app/joinpasswordfailure/",
+        "/admin/sessions_app/joincodefailure/",
         "/admin/sessions_app/playersessionsstamp/",
         "/admin/sessions_app/song/",
         "/admin/sessions_app/chart/",
@@ -1188,3 +1189,32 @@ def test_the_admin_index_and_landing_page_load_nothing_from_the_internet(operato
         external = re.findall(r'<(?:script|link|img|iframe)[^>]+(?:src|href)="(?:https?:)?//[^"]+"', html)
         assert external == [], path
     assert 'id="sd-hourly"' in operator_client.get("/admin/").content.decode()
+
+
+# --- join codes -------------------------------------------------------------------------------
+
+
+def test_the_session_page_shows_the_join_code(operator_client, host, make_session):
+    session = make_session(host)
+
+    response = operator_client.get(change_url(session))
+
+    assert response.status_code == 200
+    assert session.join_code in response.content.decode()
+
+
+def test_rotate_join_code_rotates_through_the_service_and_logs_it(operator_client, operator, host, make_session):
+    sessions = [make_session(host), make_session(host)]
+    closed = make_session(host)
+    session_close(session_id=closed.pk, actor=host, close_after=0)
+
+    response = act(operator_client, "rotate_join_code", [*sessions, closed])
+
+    assert "New join codes for 2 sessions." in messages_of(response)
+    assert any("not changed: The session is closed." in message for message in messages_of(response))
+    for session in sessions:
+        after = row(session)
+        assert (after.join_code != session.join_code, after.version) == (True, 1)
+        entry = LogEntry.objects.get(object_id=str(session.pk))
+        assert (entry.action_flag, entry.user_id) == (CHANGE, operator.pk)
+    assert row(closed).join_code == closed.join_code

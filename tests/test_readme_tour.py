@@ -1,4 +1,4 @@
-"""The README's API tour runs as written: its shell block, against the real server on a fresh
+"""The README's API tour runs as written: its shell blocks (one script), against the real server on a fresh
 database, once empty and once with the demo data `make run` seeds, answers every request with
 the status the README's comment gives for it.
 
@@ -55,12 +55,13 @@ class Request:
 
 
 def tour_block(text: str | None = None) -> str:
-    """The first ```sh block under the README's "## API tour" heading."""
+    """The ```sh blocks under the README's "## API tour" heading (its subsections included),
+    in order, as one script: a later block goes on in the shell of the ones before it."""
     text = README.read_text() if text is None else text
     section = text.split("\n## API tour\n", 1)[1].split("\n## ", 1)[0]
-    match = re.search(r"^```sh\n(.*?)^```$", section, re.S | re.M)
-    assert match, 'README.md: no ```sh block under "## API tour"'
-    return match.group(1)
+    blocks = re.findall(r"^```sh\n(.*?)^```$", section, re.S | re.M)
+    assert blocks, 'README.md: no ```sh block under "## API tour"'
+    return "".join(blocks)
 
 
 STATUS_AT_END = re.compile(r"\s#\s+(\d{3})\b")

@@ -352,3 +352,55 @@ def test_the_schema_documents_the_lifecycle_routes_and_members(api):
     body = schema["components"]["schemas"]["SessionInputRequest"]["properties"]
     assert {"workspaceId", "idleTimeout"} <= set(body)
     assert body["idleTimeout"]["minimum"] == 0
+
+
+# Each route of finding a game, and every `code` it can answer with each status.
+FINDING_CODES = {
+    ("/api/v1/sessions/quick-join", "post"): {
+        "200": set(),
+        "201": set(),
+        "400": {"invalid", "unknown_filter", "parse_error", "not_an_object", "invalid_text", "unknown_parameter"},
+        "401": {"not_authenticated"},
+        "403": {"host_forbidden", "users_forbidden", "server_uid_forbidden"},
+        "404": {"no_match"},
+        "409": {"quota_exceeded", "integrity_conflict"},
+        "413": {"body_too_large"},
+        "503": {"database_unavailable"},
+    },
+    ("/api/v1/sessions/join-by-code", "post"): {
+        "200": set(),
+        "400": {"invalid", "parse_error", "unknown_parameter"},
+        "401": {"not_authenticated"},
+        "403": {"wrong_password", "password_required"},
+        "404": {"code_not_found"},
+        "409": {"not_joinable", "session_full", "team_full"},
+        "429": {"join_code_throttled", "join_throttled"},
+        "503": {"database_unavailable"},
+    },
+    ("/api/v1/sessions/{uid}/join-code", "post"): {
+        "200": set(),
+        "400": {"invalid_uuid", "unknown_parameter"},
+        "401": {"not_authenticated"},
+        "403": {"not_host"},
+        "404": {"session_not_found"},
+        "409": {"session_closed"},
+        "503": {"database_unavailable"},
+    },
+}
+
+
+@pytest.mark.parametrize(("path", "method"), list(FINDING_CODES))
+def test_quick_join_and_join_codes_document_every_code_they_answer(schema, path, method):
+    responses = operation(schema, path, method)["responses"]
+
+    assert set(FINDING_CODES[(path, method)]) <= set(responses)
+    for status, codes in FINDING_CODES[(path, method)].items():
+        listed = set(re.findall(r"`(\w+)`", responses[status]["description"]))
+        assert codes <= listed, f"{method} {path} {status}: {codes - listed}"
+
+
+def test_the_session_document_has_the_join_code_shown_or_null(schema):
+    join_code = schema["components"]["schemas"]["Session"]["properties"]["joinCode"]
+
+    assert join_code["nullable"] is True
+    assert operation(schema, "/api/v1/sessions/{uid}/join-code", "post")["operationId"] == "sessions_join_code_rotate"

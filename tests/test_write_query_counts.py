@@ -277,3 +277,56 @@ def test_a_join_after_the_service_join_of_another_keeps_the_joining_order(api, h
 
     assert response.json()["users"] == [str(host.uid), str(member.uid), str(other.uid)]
     assert GameSession.objects.get(pk=session.pk).users_doc == response.json()["users"]
+
+
+# --- quick join and join by code ---------------------------------------------------------------
+
+
+def test_a_quick_join_adds_the_choice_to_what_a_join_costs(api, host, member, make_session, django_assert_num_queries):
+    session = make_session(host, data={"map": "harbor"})
+    caller = as_token(member)
+    lock = 1 if connection.vendor == "postgresql" else 0  # SQLite serialises writers itself
+
+    # (PostgreSQL: the advisory lock of these filters); 1 the candidates, ranked, with whether
+    # the caller is in each; then the join's own (its own savepoint): 2 the locked row; 3 the
+    # active reservations; 4 INSERT the membership; 5 the view stamp; 6 UPDATE the session
+    # row; 7 INSERT the event (member.joined)
+    with django_assert_num_queries(lock + 7 + 2 * SAVEPOINTS):
+        response = api.as_(caller).post(
+            "/api/v1/sessions/quick-join", {"filters": {"data.map": "harbor"}}, format="json"
+        )
+
+    assert response.status_code == 200, response.json()
+    assert response.json() == as_read(api, caller, session)
+
+
+def test_a_quick_join_into_a_session_the_caller_is_in_reads_only_the_candidates(
+    api, session, member, django_assert_num_queries
+):
+    caller = as_token(member)
+    lock = 1 if connection.vendor == "postgresql" else 0
+
+    # (PostgreSQL: the advisory lock); 1 the candidates: the caller's own comes first, and the
+    # answer is built from that row
+    with django_assert_num_queries(lock + 1 + SAVEPOINTS):
+        response = api.as_(caller).post("/api/v1/sessions/quick-join", {}, format="json")
+
+    assert response.status_code == 200, response.json()
+    assert response.json() == as_read(api, caller, session)
+
+
+def test_a_join_by_code_adds_the_throttle_and_the_lookup_to_what_a_join_costs(
+    api, host, member, make_session, django_assert_num_queries
+):
+    session = make_session(host)
+    caller = as_token(member)
+
+    # 1 the caller's player row, locked (its guesses one at a time); 2 its recent wrong codes
+    # (the throttle); 3 the live session with the code; then the join's own (its own
+    # transaction): 4 the locked row; 5 the active reservations; 6 INSERT the membership;
+    # 7 the view stamp; 8 UPDATE the session row; 9 INSERT the event (member.joined)
+    with django_assert_num_queries(9 + 2 * SAVEPOINTS):
+        response = api.as_(caller).post("/api/v1/sessions/join-by-code", {"code": session.join_code}, format="json")
+
+    assert response.status_code == 200, response.json()
+    assert response.json() == as_read(api, caller, session)

@@ -26,6 +26,7 @@ from ..models import (
     SCOPE_ANY,
     GameSession,
     Invite,
+    JoinCodeFailure,
     JoinPasswordFailure,
     Membership,
     PlayerSessionsStamp,
@@ -35,7 +36,7 @@ from ..models import (
 )
 
 CHANGE_SESSION = "sessions_app.change_gamesession"
-SESSION_PARTS = (Membership, Team, Invite, Reservation, JoinPasswordFailure, PlayerSessionsStamp)
+SESSION_PARTS = (Membership, Team, Invite, Reservation, JoinPasswordFailure, JoinCodeFailure, PlayerSessionsStamp)
 
 
 VIEW_SESSION = "sessions_app.view_gamesession"

@@ -41,13 +41,13 @@ from ..forms import CloseForm, KickForm, SessionAdminForm
 from ..models import GameSession, Membership, SessionStatus
 from ..services import lifecycle, membership, sessions
 from .events import EventsMixin
+from .join_codes import JoinCodeActionMixin
 from .membership import InviteInline, MembershipInline, ReservationInline, TeamInline
 from .mixins import (
     CHANGE_SESSION,
     CascadesSessionPartsMixin,
     Echo,
     FormulaSafeWriter,
-    ServiceActionMixin,
     TextInputFilter,
     admin_actor,
     kickable_players,
@@ -114,7 +114,7 @@ CSV_COLUMNS = (
 
 
 @admin.register(GameSession)
-class GameSessionAdmin(EventsMixin, ServiceActionMixin, CascadesSessionPartsMixin, UidSearchMixin, admin.ModelAdmin):
+class GameSessionAdmin(EventsMixin, JoinCodeActionMixin, CascadesSessionPartsMixin, UidSearchMixin, admin.ModelAdmin):
     form = SessionAdminForm
     list_display = (
         "title",
@@ -144,7 +144,7 @@ class GameSessionAdmin(EventsMixin, ServiceActionMixin, CascadesSessionPartsMixi
     date_hierarchy = "date_created"
     show_full_result_count = False
     autocomplete_fields = ("host",)
-    actions = ("close_now", "close_after", "remove_player", "export_csv")
+    actions = ("close_now", "close_after", "remove_player", "rotate_join_code", "export_csv")
     readonly_fields = (
         "uid",
         "version",
@@ -154,6 +154,7 @@ class GameSessionAdmin(EventsMixin, ServiceActionMixin, CascadesSessionPartsMixi
         "creator",
         "members",
         "has_join_password",
+        "join_code",
         "last_activity_at",
         "idle_deadline",
         "closes_at",
@@ -164,7 +165,7 @@ class GameSessionAdmin(EventsMixin, ServiceActionMixin, CascadesSessionPartsMixi
     fieldsets = (
         (None, {"fields": ("uid", "name", "desc", "highlight", "host", "status", "reads_as", "visibility")}),
         ("Teams", {"fields": ("num_teams", "team_size", "members")}),
-        ("Join password", {"fields": ("has_join_password", "join_password", "clear_join_password")}),
+        ("Joining", {"fields": ("join_code", "has_join_password", "join_password", "clear_join_password")}),
         ("Routing", {"fields": ("type", "workspace_id", "server_uid", "data")}),
         ("Lifetime", {"fields": ("idle_timeout", "last_activity_at", "idle_deadline", "closes_at", "closed_at")}),
         (

@@ -46,7 +46,7 @@ from .score_serializers import (
     score_document,
     song_document,
 )
-from .serializers import DOCUMENT_COLUMNS, session_document
+from .serializers import DOCUMENT_COLUMNS, session_document, viewer_of
 from .views import UID_PARAMETER, parse_uid, request_object, visible_session
 
 # Named as the path template names it ({id}): a "pk" beside it is a parameter the path
@@ -304,7 +304,7 @@ class SessionScoresView(DeclaredQueryParametersMixin, APIView):
             user = public_player(row["creator__uid"], row["creator__username"])
         return Response(
             {
-                "session": session_document(row),
+                "session": session_document(row, viewer=viewer_of(caller(request))),
                 "scores": [score_document(score, session_uid) for score in score_rows],
                 "songs": [song_document(song) for song in song_rows],
                 "charts": [chart_document(chart) for chart in chart_rows],

@@ -325,7 +325,7 @@ class TeamJoinView(DeclaredQueryParametersMixin, APIView):
         session = membership.session_move_to_team(
             session_id=session.pk, actor=caller(request), index=team, player_uid=values.get("player")
         )
-        return session_response(session)
+        return session_response(request, session)
 
 
 class KickView(DeclaredQueryParametersMixin, APIView):
@@ -344,4 +344,4 @@ class KickView(DeclaredQueryParametersMixin, APIView):
         permissions.authorize_session_manage(caller(request), session)
         values = validated(KickSerializer, request_object(request))
         session = membership.session_kick(session_id=session.pk, actor=caller(request), player_uid=values["player"])
-        return session_response(session)
+        return session_response(request, session)

@@ -10,11 +10,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
+import orjson
 from django.utils import timezone
 from rest_framework import serializers
 
+from sessions_app import permissions
 from sessions_app.models import LIVE_STATUSES, GameSession, SessionStatus, Visibility
 from sessions_app.services import documents
 from sessions_project.fields import (
@@ -26,6 +28,9 @@ from sessions_project.fields import (
 )
 from sessions_project.prepared import Parameter, PreparedRows
 from sessions_project.times import iso
+
+if TYPE_CHECKING:
+    from sessions_app.permissions import Actor
 
 MAX_TEAMS = 1000
 MAX_TEAM_SIZE = 10_000
@@ -143,6 +148,11 @@ class SessionSerializer(serializers.Serializer[Any]):
     idleTimeout = serializers.IntegerField(help_text="Seconds without a write or heartbeat before it closes; 0: never.")
     closesAt = serializers.DateTimeField(allow_null=True)
     closedAt = serializers.DateTimeField(allow_null=True)
+    joinCode = serializers.CharField(
+        allow_null=True,
+        help_text="The code that joins this session (POST /sessions/join-by-code): shown to its members and "
+        "session:* accounts; null for everyone else.",
+    )
 
 
 class SessionCountSerializer(serializers.Serializer[Any]):
@@ -182,7 +192,21 @@ DOCUMENT_COLUMNS = (
     "closes_at",
     "closed_at",
     "idle_deadline",
+    "join_code",
 )
+
+
+class Viewer(NamedTuple):
+    """Who a document is rendered for: what decides whether it shows the join code."""
+
+    uid: str  # the caller's uid as `users` holds it
+    quoted: str  # the same as a JSON string: how it appears in `users` read as raw JSON text
+    every_code: bool  # session:* sees every session's code
+
+
+def viewer_of(user: Actor) -> Viewer:
+    uid = str(uuid.UUID(str(user.uid)))
+    return Viewer(uid, f'"{uid}"', permissions.is_operator(user))
 
 
 _LIVE = frozenset(status.value for status in LIVE_STATUSES)
@@ -202,10 +226,23 @@ def effective_status(row: dict[str, Any], now: datetime) -> tuple[str, Any]:
     return status, row["closed_at"]
 
 
-def session_document(row: dict[str, Any], now: datetime | None = None) -> dict[str, Any]:
-    """The JSON session document from a row of DOCUMENT_COLUMNS. A list passes one `now` for
-    all its rows (this runs for every row of every page: it is written for speed)."""
+def session_document(row: dict[str, Any], now: datetime | None = None, viewer: Viewer | None = None) -> dict[str, Any]:
+    """The JSON session document from a row of DOCUMENT_COLUMNS, for `viewer` (None: no one
+    in particular, who sees no join code). A list passes one `now` for all its rows (this runs
+    for every row of every page: it is written for speed).
+
+    The join code is shown to the session's members and session:* accounts: membership is
+    read from the row's rendered `users`, decoded (a read by uid), or its raw JSON text (a
+    list page: a substring test for the quoted uid, which in a list of uids can only match
+    a member), so the rule costs no query and no decoding."""
     now = now or timezone.now()
+    users = row["users_doc"]
+    if isinstance(users, str):  # raw JSON text (lists.AS_TEXT): answered as stored
+        member = viewer is not None and viewer.quoted in users
+        users = orjson.Fragment(users)
+    else:
+        member = viewer is not None and viewer.uid in users
+    shows_code = viewer is not None and (member or viewer.every_code)
     status, closed_at = effective_status(row, now)
     host_uid = row["host__uid"]
     server_uid = row["server_uid"]
@@ -229,7 +266,7 @@ def session_document(row: dict[str, Any], now: datetime | None = None) -> dict[s
         "status": status,
         "teams": row["teams_doc"],
         "teamSize": row["team_size"],
-        "users": row["users_doc"],
+        "users": users,
         "visibility": row["visibility"],
         "type": row["type"],
         "name": row["name"],
@@ -239,6 +276,7 @@ def session_document(row: dict[str, Any], now: datetime | None = None) -> dict[s
         "idleTimeout": row["idle_timeout"],
         "closesAt": iso(row["closes_at"]),
         "closedAt": iso(closed_at) if status == _CLOSED else None,
+        "joinCode": row["join_code"] if shows_code else None,
     }
 
 
@@ -272,11 +310,11 @@ def instance_row(session: GameSession, host_uid: Any) -> dict[str, Any]:
     return row
 
 
-def document_for(session: GameSession) -> dict[str, Any]:
-    """The document of a session just written: from the instance when its service vouched
-    for it (`documents.vouch`: no query), else re-read (one query)."""
+def document_for(session: GameSession, viewer: Viewer) -> dict[str, Any]:
+    """The document of a session just written, for `viewer`: from the instance when its
+    service vouched for it (`documents.vouch`: no query), else re-read (one query)."""
     # (host id, host uid) as the service left them; a host changed since means a re-read.
     vouched = getattr(session, documents.VOUCHED_HOST_UID, None)
     if vouched is not None and vouched[0] == session.host_id:
-        return session_document(instance_row(session, vouched[1]))
-    return session_document(session_row(session.pk))
+        return session_document(instance_row(session, vouched[1]), viewer=viewer)
+    return session_document(session_row(session.pk), viewer=viewer)

@@ -5,6 +5,7 @@ from django.urls import path
 from . import membership_views as membership
 from .catalog_views import ChartViewSet, ScoreImportView, SessionScoresView, SongViewSet
 from .event_views import MyEventsView, SessionEventsView
+from .finding_views import JoinByCodeView, JoinCodeView, QuickJoinView
 from .player_sessions import PlayerSessionsView
 from .views import SessionViewSet
 
@@ -20,10 +21,14 @@ session_heartbeat = SessionViewSet.as_view({"post": "heartbeat"})
 urlpatterns = [
     path("sessions", session_list, name="session-list"),
     path("sessions/count", session_count, name="session-count"),
+    # Finding a game (issue 13): before sessions/<uid>, whose pattern would take these names.
+    path("sessions/quick-join", QuickJoinView.as_view(), name="session-quick-join"),
+    path("sessions/join-by-code", JoinByCodeView.as_view(), name="session-join-by-code"),
     path("sessions/<str:uid>", session_detail, name="session-detail"),
     path("sessions/<str:uid>/join", session_join, name="session-join"),
     path("sessions/<str:uid>/leave", session_leave, name="session-leave"),
     path("sessions/<str:uid>/heartbeat", session_heartbeat, name="session-heartbeat"),
+    path("sessions/<str:uid>/join-code", JoinCodeView.as_view(), name="session-join-code"),
 ]
 
 # Catalog and scores (seed 002).

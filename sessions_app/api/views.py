@@ -52,6 +52,7 @@ from .serializers import (
     SessionSerializer,
     document_for,
     session_document,
+    viewer_of,
 )
 
 FILTER_NAMES = frozenset(GameSessionFilterSet.base_filters)
@@ -112,8 +113,9 @@ def visible_session(request: Request, uid: str) -> GameSession:
     return session
 
 
-def session_response(session: GameSession, status_code: int = 200) -> Response:
-    document = document_for(session)
+def session_response(request: Request, session: GameSession, status_code: int = 200) -> Response:
+    """The session just written, as the caller sees it, with its ETag."""
+    document = document_for(session, viewer_of(caller(request)))
     return Response(
         document, status=status_code, headers={"ETag": sessions.etag_for(document["uid"], document["version"])}
     )
@@ -199,7 +201,8 @@ class SessionViewSet(DeclaredQueryParametersMixin, viewsets.GenericViewSet[GameS
                     filtered, DOCUMENT_COLUMNS, player_id=player_id, now=now, ordering=ordering, limit=limit, skip=skip
                 )
             )
-        return Response([session_document(row, now) for row in page])
+        viewer = viewer_of(caller(request))
+        return Response([session_document(row, now, viewer) for row in page])
 
     @extend_schema(operation_id="sessions_count", responses={200: SessionCountSerializer, **error_responses(400)})
     def count(self, request: Request) -> Response:
@@ -227,7 +230,7 @@ class SessionViewSet(DeclaredQueryParametersMixin, viewsets.GenericViewSet[GameS
         values = dict(serializer.validated_data)
         values.pop("version", None)
         session = sessions.session_create(actor=caller(request), values=values)
-        return session_response(session, status.HTTP_201_CREATED)
+        return session_response(request, session, status.HTTP_201_CREATED)
 
     @extend_schema(
         operation_id="sessions_truncate",
@@ -261,7 +264,7 @@ class SessionViewSet(DeclaredQueryParametersMixin, viewsets.GenericViewSet[GameS
         etag = sessions.etag_for(row["uid"], row["version"])
         if if_none_match_hits(request.headers.get("If-None-Match"), etag):
             return Response(status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
-        return Response(session_document(row), headers={"ETag": etag})
+        return Response(session_document(row, viewer=viewer_of(caller(request))), headers={"ETag": etag})
 
     def _update(self, request: Request, uid: str, *, partial: bool) -> Response:
         """The service reads the session under its lock and runs `_refuse_update` there (404,
@@ -298,7 +301,7 @@ class SessionViewSet(DeclaredQueryParametersMixin, viewsets.GenericViewSet[GameS
             check_visible=True,
             precheck=lambda locked: self._refuse_update(actor, locked, body, users),
         )
-        return session_response(session)
+        return session_response(request, session)
 
     @staticmethod
     def _refuse_update(actor: Any, session: GameSession, body: dict[str, Any], users: Any) -> None:
@@ -367,7 +370,7 @@ class SessionViewSet(DeclaredQueryParametersMixin, viewsets.GenericViewSet[GameS
             message = f"closeAfter must be whole seconds from 0 to {lifecycle.CLOSE_AFTER_MAX}."
             raise InvalidInput(message, errors=[field_error("closeAfter", message, "out_of_range")])
         session = lifecycle.session_close(session_id=session.pk, actor=caller(request), close_after=int(raw))
-        return session_response(session)
+        return session_response(request, session)
 
     @extend_schema(
         methods=["POST"],
@@ -402,7 +405,7 @@ class SessionViewSet(DeclaredQueryParametersMixin, viewsets.GenericViewSet[GameS
             team=serializer.validated_data.get("team"),
             check_visible=True,
         )
-        return session_response(session)
+        return session_response(request, session)
 
     @extend_schema(
         methods=["POST"],
@@ -420,7 +423,7 @@ class SessionViewSet(DeclaredQueryParametersMixin, viewsets.GenericViewSet[GameS
     def leave(self, request: Request, uid: str) -> Response:
         """Leave (POST, or GET as the seed has it); the host hands over to the earliest member."""
         session = membership.session_leave(session_uid=parse_uid(uid), actor=caller(request), check_visible=True)
-        return session_response(session)
+        return session_response(request, session)
 
     @extend_schema(
         operation_id="sessions_heartbeat",
@@ -433,4 +436,4 @@ class SessionViewSet(DeclaredQueryParametersMixin, viewsets.GenericViewSet[GameS
         session = visible_session(request, uid)
         permissions.authorize_heartbeat(caller(request), session)
         session = lifecycle.session_heartbeat(session_id=session.pk, actor=caller(request))
-        return session_response(session)
+        return session_response(request, session)

@@ -8,6 +8,9 @@ and the management commands call these functions (never the ORM for a write of t
     lifecycle   status transitions, closing, heartbeats, the sweeper (close_due_sessions),
                 purging closed sessions, statistics
     scores      submitting scores, score numbers, importing past scores
+    matchmaking quick join: the best session matching the list's filters, or a new one;
+                `matching_sessions`, the one function applying those filters
+    join_codes  joining by a session's join code, the wrong-code throttle, rotating a code
     events      the session event log's one writer (`record`): every workflow above writes
                 its events through it, in its own transaction, after its change
     webhooks    webhook endpoints (register, disable, enable, test), turning events into

@@ -167,11 +167,17 @@ def session_join(
     team: int | None = None,
     via_invite: bool = False,
     check_visible: bool = False,
+    join_code: str | None = None,
+    password_free: bool = False,
 ) -> GameSession:
     """Join a session (by pk or uid): the password unless the caller holds a reservation or
     invite (or is already in), then within capacity (a reservation's place is the caller's
     own), into the requested team or the smallest one. A repeated join by a member changes
     nothing. `check_visible`: 404 first unless the caller may see the session (the API).
+    `join_code`: the code the caller joins by (its stored form), which the locked row must
+    still hold while the session is live (404 `code_not_found` otherwise: a rotated code
+    stops working at once). `password_free`: a session that needs a password is refused with
+    403 `password_required` and nothing recorded (a quick join, which never chooses one).
 
     One transaction under the session row's lock, with the members counted from its rendered
     `users` and `teams`: the locked read, one query for the active reservations (how many, and
@@ -183,6 +189,8 @@ def session_join(
         now = timezone.now()  # under the lock: joins are dated in the order they go in
         if check_visible:
             _visible(session, actor, now)
+        if join_code is not None and (session.join_code != join_code or session.effective_status(now) == S.CLOSED):
+            raise NotFound("No live session has this join code.", code="code_not_found")
         validate_team_index(session.num_teams, team)  # a malformed request (400) before any 409
         # A session that is not open refuses every join with 409 before any password is looked
         # at (issue 5: "every join gets 409"), so guesses on it are neither answered nor counted.
@@ -199,6 +207,8 @@ def session_join(
         )
         reserved = reservations["mine"] > 0
         if session.password_hash and not via_invite and not reserved and not _invited(session, actor, now):
+            if password_free:
+                raise Forbidden("This session needs a password to join.", code="password_required")
             refused = _check_password(session, actor, password, now)
         if refused is None:
             _add_member(session, actor, team, now, reserved=reserved, held=reservations["held"])

@@ -20,7 +20,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
@@ -30,6 +30,7 @@ from sessions_project.errors import Conflict, Forbidden, InvalidInput, NotFound,
 from sessions_project.times import iso
 
 from .. import permissions
+from ..codes import JOIN_CODE_ATTEMPTS, is_join_code_collision
 from ..event_models import EventType, SessionEvent
 from ..models import LIVE_STATUSES, GameSession, Membership, SessionStatus, Team
 from . import documents, events, invites, lifecycle, membership
@@ -58,11 +59,30 @@ def check_live_sessions_quota(player_id: int, now: datetime) -> None:
 CREATE_STATUSES = (S.OPEN, S.IN_PROGRESS)
 
 
-@transaction.atomic
-def session_create(*, actor: Actor, values: dict[str, Any], counts_as_live: bool = True) -> GameSession:
-    """Create a session; the creator (unless a session:* account naming others) is its first member.
+def session_create(
+    *, actor: Actor, values: dict[str, Any], counts_as_live: bool = True, creator_team: int | None = None
+) -> GameSession:
+    """Create a session; the creator (unless a session:* account naming others) is its first member,
+    in team `creator_team` when given (400 if the session has no such team), else the first.
     `counts_as_live=False` only for a session closed in the same transaction (score import):
-    it is never live, so it takes nothing from the host's quota."""
+    it is never live, so it takes nothing from the host's quota.
+
+    The new session's join code is drawn at random; one that a live session holds already is
+    refused by the constraint, and the whole create (its own transaction, or savepoint inside
+    the caller's) is rolled back and made again with a new code: no query is spent on a check."""
+    for attempt in range(1, JOIN_CODE_ATTEMPTS + 1):
+        try:
+            return _session_create(actor=actor, values=values, counts_as_live=counts_as_live, creator_team=creator_team)
+        except IntegrityError as error:
+            if attempt == JOIN_CODE_ATTEMPTS or not is_join_code_collision(error):
+                raise
+    raise AssertionError("unreachable")
+
+
+@transaction.atomic
+def _session_create(
+    *, actor: Actor, values: dict[str, Any], counts_as_live: bool, creator_team: int | None
+) -> GameSession:
     now = timezone.now()
     operator = permissions.is_operator(actor)
     status = values.get("status", S.OPEN)
@@ -79,6 +99,7 @@ def session_create(*, actor: Actor, values: dict[str, Any], counts_as_live: bool
     if users is not None and not operator:
         raise Forbidden("Only session:* accounts may create a session with other users in it.", code="users_forbidden")
     members: list[tuple[int, str]]  # (id, uid) in joining order
+    membership.validate_team_index(values.get("num_teams", 0), creator_team)
     if users is None:
         members = [(actor.id, str(uuid.UUID(str(actor.uid))))]
     else:
@@ -129,11 +150,13 @@ def session_create(*, actor: Actor, values: dict[str, Any], counts_as_live: bool
     team_players: list[list[str]] = [[] for _ in range(session.num_teams)]
     counts = dict.fromkeys(range(session.num_teams), 0)
     placement: list[int | None] = []
-    for _, player_uid in members:
+    for player_id, player_uid in members:
         if not counts:
             placement.append(None)
             continue
         index = min(counts, key=lambda i: (counts[i], i))
+        if creator_team is not None and player_id == actor.id:
+            index = creator_team
         counts[index] += 1
         team_players[index].append(player_uid)
         placement.append(index)

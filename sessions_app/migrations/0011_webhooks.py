@@ -10,7 +10,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('sessions_app', '0009_event_commit_order'),
+        ('sessions_app', '0010_join_codes'),
     ]
 
     operations = [
