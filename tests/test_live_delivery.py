@@ -4,6 +4,7 @@ refusals of bad credentials, unseen sessions and too many connections."""
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 
@@ -259,5 +260,55 @@ def test_a_player_past_its_live_connections_is_refused_with_4429_until_one_close
         assert (await next_event(again))["type"] == "session.created"
         for communicator in (second, again):
             await communicator.disconnect()
+
+    async_to_sync(scenario)()
+
+
+@pytest.fixture
+def redis_layer(settings):
+    """The production layout's channel layer and connection count: Redis (REDIS_URL)."""
+    from channels.layers import channel_layers
+
+    url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/5")
+    prefix = f"test-live-{uuid.uuid4().hex[:8]}"
+    settings.REDIS_URL = url
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [url], "prefix": prefix},
+        }
+    }
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
+
+
+def test_with_redis_a_member_listening_receives_a_join(redis_layer, api, host, member):
+    session = session_create(actor=host, values={"num_teams": 1, "team_size": 4})
+    host_token = access_token(host)
+
+    async def scenario():
+        communicator = socket(live(session), host_token)
+        assert await communicator.connect()
+        assert (await next_event(communicator))["type"] == "session.created"
+        await call(lambda: api.as_(member).post(f"/api/v1/sessions/{session.uid}/join"))
+        assert (await next_event(communicator))["type"] == "member.joined"
+        await communicator.disconnect()
+
+    async_to_sync(scenario)()
+
+
+@override_settings(LIVE_MAX_CONNECTIONS_PER_PLAYER=1)
+def test_with_redis_the_connection_limit_is_counted_in_redis(redis_layer, host):
+    session = session_create(actor=host, values={})
+    host_token = access_token(host)
+
+    async def scenario():
+        first, second = socket(live(session), host_token), socket(live(session), host_token)
+        assert await first.connect()
+        assert (await next_event(first))["type"] == "session.created"
+        assert await second.connect()
+        assert await close_code(second) == 4429
+        await first.disconnect()
 
     async_to_sync(scenario)()
