@@ -312,3 +312,23 @@ def test_with_redis_the_connection_limit_is_counted_in_redis(redis_layer, host):
         await first.disconnect()
 
     async_to_sync(scenario)()
+
+
+def test_a_stream_whose_reads_fail_closes_with_1011_for_the_client_to_resume(host, monkeypatch):
+    from django.db import OperationalError
+
+    from sessions_app.live import streams
+
+    session = session_create(actor=host, values={})
+    host_token = access_token(host)
+
+    def unavailable(*args, **kwargs):
+        raise OperationalError("the database is unavailable")
+
+    async def scenario():
+        communicator = socket(live(session), host_token)
+        monkeypatch.setattr(streams.feeds, "session_events", unavailable)
+        assert await communicator.connect()
+        assert await close_code(communicator) == 1011
+
+    async_to_sync(scenario)()

@@ -1,7 +1,8 @@
 """The live routes: a WebSocket consumer and a Server-Sent Events application, both thin
 carriers of a `streams.LiveStream` (which holds every rule).
 
-WebSocket close codes: 4400 a bad query (`after`, an unknown parameter), 4401 no or bad
+WebSocket close codes: 1011 the stream failed (the database or the channel layer; reconnect
+with ?after=), 4400 a bad query (`after`, an unknown parameter), 4401 no or bad
 credentials or a token that expired while connected, 4404 a session the caller may not see
 (or that does not exist, or that it may no longer see), 4408 a slow consumer, 4429 too many
 live connections for the player. The SSE routes answer the same refusals as HTTP problems
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from typing import Any
 
 import orjson
@@ -23,6 +25,8 @@ from sessions_project.errors import PROBLEM_CONTENT_TYPE, problem
 from .groups import WAKE
 from .publish import attach_loop
 from .streams import Closed, LiveStream, Refused, open_stream
+
+logger = logging.getLogger(__name__)
 
 # Seconds a stream whose client left may take to finish what it was doing.
 LEAVING_SECONDS = 2
@@ -53,6 +57,10 @@ class LiveSocketConsumer(AsyncWebsocketConsumer):
         except Closed as closed:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.close(code=closed.ws_code, reason=closed.reason), timeout=1)
+        except Exception:  # the database or the layer failed: the client reconnects with ?after=
+            logger.exception("live: a stream failed")
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.close(code=1011, reason="try again"), timeout=1)
 
     async def _send_event(self, event: dict[str, Any]) -> None:
         await self.send(text_data=orjson.dumps(event).decode())
@@ -170,8 +178,10 @@ async def event_stream_app(scope: dict[str, Any], receive: Any, send: Any) -> No
                 # The client reconnects with Last-Event-ID (and a fresh token): end cleanly.
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(send({"type": "http.response.body", "body": b""}), timeout=1)
-            elif closed is not None:
-                raise closed
+            elif closed is not None:  # the database or the layer failed: end; the client resumes
+                logger.error("live: a stream failed", exc_info=closed)
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(send({"type": "http.response.body", "body": b""}), timeout=1)
     finally:
         stream.stop()
         for task in tasks[1:]:
