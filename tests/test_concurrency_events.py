@@ -19,31 +19,9 @@ from sessions_app.services import events, invites, lifecycle
 from sessions_app.services.sessions import session_create
 
 from .factories import PlayerFactory
+from .threads import at_once
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-
-def at_once(calls: list[Callable[[], object]]) -> None:
-    """Run the calls at the same moment, each on its own connection."""
-    barrier = threading.Barrier(len(calls))
-    errors: list[BaseException] = []
-
-    def run(call: Callable[[], object]) -> None:
-        try:
-            barrier.wait(timeout=30)
-            call()
-        except BaseException as exc:  # reported below, in the test's thread
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not any(t.is_alive() for t in threads), "a call hung"
-    assert errors == []
 
 
 def test_racing_joins_write_one_event_per_join_that_won(host):

@@ -4,12 +4,9 @@ one delivery per endpoint, and each delivery is sent once."""
 from __future__ import annotations
 
 import json
-import threading
 from collections import Counter
-from collections.abc import Callable
 
 import pytest
-from django.db import connection
 
 from sessions_app.event_models import SessionEvent
 from sessions_app.services import webhooks
@@ -17,31 +14,9 @@ from sessions_app.services.sessions import session_create
 from sessions_app.webhook_models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 from .factories import PlayerFactory
+from .threads import at_once
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-
-def at_once(calls: list[Callable[[], object]]) -> None:
-    """Run the calls at the same moment, each on its own connection."""
-    barrier = threading.Barrier(len(calls))
-    errors: list[BaseException] = []
-
-    def run(call: Callable[[], object]) -> None:
-        try:
-            barrier.wait(timeout=30)
-            call()
-        except BaseException as exc:  # reported below, in the test's thread
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(t.is_alive() for t in threads), "a worker hung"
-    assert errors == []
 
 
 def test_workers_running_at_once_create_and_send_each_delivery_once(receiver):
