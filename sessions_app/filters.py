@@ -12,6 +12,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from sessions_project.errors import InvalidInput, field_error
 
+from . import search
 from .models import Chart, GameSession, Membership, SessionStatus, Song, Visibility
 
 
@@ -106,6 +107,8 @@ SORTABLE = {
     "workspaceId": "workspace_id",
     "closesAt": "closes_at",
 }
+# Sortable members computed as of now (no column): freePlaces, no capacity after every number.
+COMPUTED_SORTS = {"freePlaces": search.FREE_PLACES_SORT}
 DEFAULT_ORDER = ["-date_created"]
 
 
@@ -127,11 +130,21 @@ def parse_sort(raw: str | None) -> list[str]:
             raise _sort_error('sort must be a non-empty JSON object such as {"dateCreated":"DESC"}.')
         order = []
         for member, direction in spec.items():
-            if member not in SORTABLE:
-                raise _sort_error(f"Cannot sort by {member!r}; sortable: {', '.join(SORTABLE)}.")
+            if member not in SORTABLE and member not in COMPUTED_SORTS and not member.startswith(search.DATA_PREFIX):
+                sortable = ", ".join([*SORTABLE, *COMPUTED_SORTS, search.DATA_PLACEHOLDER])
+                raise _sort_error(f"Cannot sort by {member!r}; sortable: {sortable}.")
             if not isinstance(direction, str) or direction.upper() not in ("ASC", "DESC"):
                 raise _sort_error(f"The direction of {member!r} must be ASC or DESC.")
-            order.append(("-" if direction.upper() == "DESC" else "") + SORTABLE[member])
+            sign = "-" if direction.upper() == "DESC" else ""
+            if member.startswith(search.DATA_PREFIX):
+                key = member[len(search.DATA_PREFIX) :]
+                if not search.KEY.fullmatch(key):
+                    raise _sort_error(f"Cannot sort by {member!r}: a data key is 1 to 64 letters, digits, _ or -.")
+                # Grouped by the value's type (always in one order), then by the value.
+                rank, number, text = search.data_sort_names(key)
+                order += [rank, sign + number, sign + text]
+            else:
+                order.append(sign + (SORTABLE.get(member) or COMPUTED_SORTS[member]))
     if "uid" not in order and "-uid" not in order:
         order.append("uid")
     return order

@@ -37,7 +37,9 @@ from .models import (
     visibility_q,
 )
 from .permissions import Actor
+from .places import open_places
 from .reads import visible_count_parts
+from .search import sort_annotations
 
 SHAPES_KEPT = 256
 # JSON columns a list answers as they are stored (see PreparedRows' raw_json): a list reads
@@ -79,6 +81,9 @@ def ordered_page(
     steps over keys: pagination.page_slice). Every argument but the shape (`columns`,
     `ordering`, `limit`, `skip`) reaches the SQL as a parameter: PreparedRows compiles it."""
     status_sorted = "status_now" in ordering or "-status_now" in ordering
+    sessions = sort_annotations(sessions, ordering, now)
+    if "open_places" in columns:
+        sessions = sessions.annotate(open_places=open_places())
     compound = (
         skip < pagination.DEFERRED_FROM and connections[sessions.db].features.supports_slicing_ordering_in_compound
     )

@@ -31,7 +31,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from players_app.authentication import caller
-from sessions_app import permissions
+from sessions_app import permissions, search
 from sessions_app.filters import GameSessionFilterSet, parse_sort
 from sessions_app.lists import ordered_page, session_count, session_page, viewer_id
 from sessions_app.models import GameSession, GameSessionQuerySet, row_visible_to
@@ -43,6 +43,7 @@ from sessions_project.pagination import PAGING_PARAMETERS, LimitSkipPagination, 
 from sessions_project.query import DeclaredQueryParametersMixin
 from sessions_project.schema import error_responses
 
+from .search_parameters import SEARCH_PARAMETERS
 from .serializers import (
     DOCUMENT_COLUMNS,
     SESSION_ROW_BY_UID,
@@ -55,6 +56,14 @@ from .serializers import (
 )
 
 FILTER_NAMES = frozenset(GameSessionFilterSet.base_filters)
+# What the list, its count and the truncate take to choose sessions (data.<key> besides).
+SELECTING = search.SearchParameterNames(FILTER_NAMES | search.NAMES | {search.DATA_PLACEHOLDER})
+
+
+def has_selection(params: Any) -> bool:
+    return any(name in FILTER_NAMES or search.is_search_parameter(name) for name in params)
+
+
 if TYPE_CHECKING:
     from rest_framework.permissions import _SupportsHasPermission
 
@@ -68,7 +77,9 @@ SORT_PARAMETER = OpenApiParameter(
     description=(
         'A JSON object of members and directions, applied in order, e.g. {"dateCreated":"DESC"}. '
         "Sortable: uid, dateCreated, dateModified, version, status, visibility, numTeams, teamSize, "
-        "type, name, highlight, workspaceId, closesAt. Default newest first; uid ASC always breaks ties."
+        "type, name, highlight, workspaceId, closesAt, freePlaces (no capacity after every number), and "
+        "data.<key> (grouped by the value's JSON type: numbers, strings, booleans, null, objects and arrays, "
+        "then sessions without the key; by value within a type). Default newest first; uid ASC always breaks ties."
     ),
 )
 IF_MATCH = OpenApiParameter(
@@ -147,9 +158,9 @@ class SessionViewSet(DeclaredQueryParametersMixin, viewsets.GenericViewSet[GameS
     """Sessions: list, count, create, truncate, read, update, delete or close, join, leave."""
 
     query_parameters = {
-        "list": FILTER_NAMES | PAGING_PARAMETERS | {"sort"},
-        "count": FILTER_NAMES,
-        "truncate": FILTER_NAMES,
+        "list": search.SearchParameterNames(SELECTING | PAGING_PARAMETERS | {"sort"}),
+        "count": SELECTING,
+        "truncate": SELECTING,
         "destroy": frozenset({"closeAfter"}),
     }
 
@@ -165,9 +176,12 @@ class SessionViewSet(DeclaredQueryParametersMixin, viewsets.GenericViewSet[GameS
 
     def filter_queryset(self, queryset: QuerySet[GameSession, _Row]) -> QuerySet[GameSession, _Row]:
         # django-filter builds a form per request; most list calls name no filter at all.
-        if FILTER_NAMES.isdisjoint(self.request.query_params):
+        params = self.request.query_params
+        if not has_selection(params):
             return queryset
-        return super().filter_queryset(queryset)
+        if not FILTER_NAMES.isdisjoint(params):
+            queryset = super().filter_queryset(queryset)
+        return search.apply_filters(queryset, params, actor=caller(self.request))  # type: ignore[arg-type,return-value]
 
     def get_permissions(self) -> Sequence[_SupportsHasPermission]:
         if self.action == "truncate":
@@ -176,14 +190,14 @@ class SessionViewSet(DeclaredQueryParametersMixin, viewsets.GenericViewSet[GameS
 
     @extend_schema(
         operation_id="sessions_list",
-        parameters=[SORT_PARAMETER],
+        parameters=[SORT_PARAMETER, *SEARCH_PARAMETERS],
         responses={200: SessionSerializer(many=True), **error_responses(400)},
     )
     def list(self, request: Request) -> Response:
         """The sessions the caller may see, newest first; a plain array (no COUNT query)."""
         ordering = parse_sort(request.query_params.get("sort"))
         now = timezone.now()
-        if FILTER_NAMES.isdisjoint(request.query_params):
+        if not has_selection(request.query_params):
             # The lobby list every idle client polls: a prepared read per shape (lists.py).
             limit, skip = limit_skip(request.query_params)
             page = session_page(caller(request), DOCUMENT_COLUMNS, ordering=ordering, limit=limit, skip=skip, now=now)
@@ -201,10 +215,14 @@ class SessionViewSet(DeclaredQueryParametersMixin, viewsets.GenericViewSet[GameS
             )
         return Response([session_document(row, now) for row in page])
 
-    @extend_schema(operation_id="sessions_count", responses={200: SessionCountSerializer, **error_responses(400)})
+    @extend_schema(
+        operation_id="sessions_count",
+        parameters=SEARCH_PARAMETERS,
+        responses={200: SessionCountSerializer, **error_responses(400)},
+    )
     def count(self, request: Request) -> Response:
         """How many sessions the list would hold, with the same filters."""
-        if FILTER_NAMES.isdisjoint(request.query_params):
+        if not has_selection(request.query_params):
             return Response({"count": session_count(caller(request), now=timezone.now())})  # prepared
         # The filters apply to every session; count_visible applies the caller's visibility
         # itself, per visibility (what get_queryset's visible_to does, split for the indexes).
@@ -231,6 +249,7 @@ class SessionViewSet(DeclaredQueryParametersMixin, viewsets.GenericViewSet[GameS
 
     @extend_schema(
         operation_id="sessions_truncate",
+        parameters=SEARCH_PARAMETERS,
         request=None,
         responses={200: SESSIONS_TRUNCATED, **error_responses(400, 403)},
         description=(
