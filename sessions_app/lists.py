@@ -65,6 +65,7 @@ def ordered_page(
     ordering: Sequence[str],
     limit: int,
     skip: int,
+    after: Q | None = None,
 ) -> QuerySet[GameSession, dict[str, Any]]:
     """One page of `sessions` (all, or those the list's filters select) as a values()
     queryset: the ones visible to `player_id` (every one when None: a session:* caller), in
@@ -79,7 +80,9 @@ def ordered_page(
     on SQLite (no ORDER BY or LIMIT inside a compound query), nor for a deep skip: each part
     would read skip + limit whole rows (at skip 10,000 slower than the deferred page, which
     steps over keys: pagination.page_slice). Every argument but the shape (`columns`,
-    `ordering`, `limit`, `skip`) reaches the SQL as a parameter: PreparedRows compiles it."""
+    `ordering`, `limit`, `skip`) reaches the SQL as a parameter: PreparedRows compiles it.
+    `after` (a cursor's keyset condition, cursor.after_q) keeps the rows after the cursor; it
+    names the order's members, annotated here first."""
     status_sorted = "status_now" in ordering or "-status_now" in ordering
     sessions = sort_annotations(sessions, ordering, now)
     if "open_places" in columns:
@@ -93,16 +96,17 @@ def ordered_page(
             sessions = sessions.filter(visibility_q(player_id, now))
         if status_sorted:
             sessions = sessions.with_effective_status(now)
+        if after is not None:
+            sessions = sessions.filter(after)
         # deferred: a deep skip steps over the page's keys alone (parse_sort's order is total).
         return page_slice(sessions.order_by(*ordering).values(*columns), limit, skip, deferred=True)
     # A compound query is ordered by columns of its rows: each member of `ordering` is one.
     selected = [*columns, *(name for name in (o.lstrip("-") for o in ordering) if name not in columns)]
-    pages = [
-        (part.with_effective_status(now) if status_sorted else part)
-        .order_by(*ordering[1:])
-        .values(*selected)[: skip + limit]
-        for part in parts
-    ]
+    if status_sorted:
+        parts = [part.with_effective_status(now) for part in parts]
+    if after is not None:
+        parts = [part.filter(after) for part in parts]
+    pages = [part.order_by(*ordering[1:]).values(*selected)[: skip + limit] for part in parts]
     page: QuerySet[GameSession, dict[str, Any]] = pages[0].union(*pages[1:], all=True)
     return page.order_by(*ordering)[skip : skip + limit]
 

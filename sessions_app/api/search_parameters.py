@@ -60,3 +60,15 @@ SEARCH_PARAMETERS = [
         ),
     ),
 ]
+
+CURSOR_PARAMETER = OpenApiParameter(
+    "cursor",
+    OpenApiTypes.STR,
+    OpenApiParameter.QUERY,
+    description=(
+        'The next page: the cursor of the previous page\'s Link: <...>; rel="next" header (follow the link as it '
+        "is). Opaque and signed; it continues after the last session of that page in the same sort, whatever is "
+        "created or deleted meanwhile. With another sort or other filters (limit may change): 400 cursor_mismatch; "
+        "altered: 400 invalid_cursor; with skip: 400 skip_with_cursor."
+    ),
+)

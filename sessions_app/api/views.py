@@ -13,7 +13,9 @@ import re
 import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlencode
 
+from django.db import connection
 from django.db.models import QuerySet
 from django.utils import timezone
 from drf_spectacular.openapi import AutoSchema
@@ -31,7 +33,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from players_app.authentication import caller
-from sessions_app import permissions, search
+from sessions_app import cursor, permissions, search
 from sessions_app.filters import GameSessionFilterSet, parse_sort
 from sessions_app.lists import ordered_page, session_count, session_page, viewer_id
 from sessions_app.models import GameSession, GameSessionQuerySet, row_visible_to
@@ -43,7 +45,7 @@ from sessions_project.pagination import PAGING_PARAMETERS, LimitSkipPagination, 
 from sessions_project.query import DeclaredQueryParametersMixin
 from sessions_project.schema import error_responses
 
-from .search_parameters import SEARCH_PARAMETERS
+from .search_parameters import CURSOR_PARAMETER, SEARCH_PARAMETERS
 from .serializers import (
     DOCUMENT_COLUMNS,
     SESSION_ROW_BY_UID,
@@ -158,7 +160,7 @@ class SessionViewSet(DeclaredQueryParametersMixin, viewsets.GenericViewSet[GameS
     """Sessions: list, count, create, truncate, read, update, delete or close, join, leave."""
 
     query_parameters = {
-        "list": search.SearchParameterNames(SELECTING | PAGING_PARAMETERS | {"sort"}),
+        "list": search.SearchParameterNames(SELECTING | PAGING_PARAMETERS | {"sort", "cursor"}),
         "count": SELECTING,
         "truncate": SELECTING,
         "destroy": frozenset({"closeAfter"}),
@@ -190,30 +192,58 @@ class SessionViewSet(DeclaredQueryParametersMixin, viewsets.GenericViewSet[GameS
 
     @extend_schema(
         operation_id="sessions_list",
-        parameters=[SORT_PARAMETER, *SEARCH_PARAMETERS],
+        parameters=[SORT_PARAMETER, CURSOR_PARAMETER, *SEARCH_PARAMETERS],
         responses={200: SessionSerializer(many=True), **error_responses(400)},
     )
     def list(self, request: Request) -> Response:
-        """The sessions the caller may see, newest first; a plain array (no COUNT query)."""
-        ordering = parse_sort(request.query_params.get("sort"))
+        """The sessions the caller may see, newest first; a plain array (no COUNT query). A
+        `Link: <...>; rel="next"` header carries the next page's cursor when one may follow."""
+        params = request.query_params
+        ordering = parse_sort(params.get("sort"))
+        limit, skip = limit_skip(params)
         now = timezone.now()
-        if not has_selection(request.query_params):
+        print_ = cursor.fingerprint(ordering, params)
+        after = None
+        if params.get("cursor"):
+            if params.get("skip"):
+                message = "Use skip or cursor, not both."
+                raise InvalidInput(
+                    message, code="skip_with_cursor", errors=[field_error("skip", message, "skip_with_cursor")]
+                )
+            values = cursor.decode(params["cursor"], ordering, print_)
+            after = cursor.after_q(ordering, values, connection.vendor)
+        # The page's rows also hold what its order reads (for the next cursor).
+        columns = (*DOCUMENT_COLUMNS, *(n for n in cursor.sort_names(ordering) if n not in DOCUMENT_COLUMNS))
+        if not has_selection(params) and after is None:
             # The lobby list every idle client polls: a prepared read per shape (lists.py).
-            limit, skip = limit_skip(request.query_params)
-            page = session_page(caller(request), DOCUMENT_COLUMNS, ordering=ordering, limit=limit, skip=skip, now=now)
+            page = session_page(caller(request), columns, ordering=ordering, limit=limit, skip=skip, now=now)
         else:
             # The filters apply to every session; ordered_page applies the caller's visibility
             # (what get_queryset's visible_to does) and orders the page as the prepared read does.
             filtered = self.filter_queryset(GameSession.objects.all())
             assert isinstance(filtered, GameSessionQuerySet)
-            limit, skip = limit_skip(request.query_params)
             player_id = viewer_id(caller(request))
             page = list(
                 ordered_page(
-                    filtered, DOCUMENT_COLUMNS, player_id=player_id, now=now, ordering=ordering, limit=limit, skip=skip
+                    filtered,
+                    columns,
+                    player_id=player_id,
+                    now=now,
+                    ordering=ordering,
+                    limit=limit,
+                    skip=skip,
+                    after=after,
                 )
             )
-        return Response([session_document(row, now) for row in page])
+        headers = {}
+        if len(page) == limit:
+            # The same request from after this page's last row (skip gives way to the cursor).
+            query = [
+                (name, value) for name in params if name not in ("skip", "cursor") for value in params.getlist(name)
+            ]
+            query.append(("cursor", cursor.encode(ordering, page[-1], print_)))
+            headers["Link"] = f'<{request.build_absolute_uri(request.path)}?{urlencode(query)}>; rel="next"'
+        return Response([session_document(row, now) for row in page], headers=headers)
 
     @extend_schema(
         operation_id="sessions_count",
