@@ -178,8 +178,6 @@ def parse_value(name: str, raw: str) -> tuple[str, list[Literal]]:
         kinds = {literal.kind for literal in literals}
         if not kinds <= {"number", "string"} or len(kinds) != 1:
             raise invalid(name, f"{operator}() compares numbers or strings (both bounds of one type).")
-    if operator == "like" and literals[0].kind != "string":  # pragma: no cover - like reads a string
-        raise invalid(name, "like() takes text.")
     return operator, literals
 
 

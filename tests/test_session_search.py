@@ -9,10 +9,13 @@ from datetime import timedelta
 from urllib.parse import quote, urlencode
 
 import pytest
+from rest_framework.exceptions import ValidationError
 
+from sessions_app.filters import select
 from sessions_app.models import GameSession
 from sessions_app.services.invites import invite_create, reservation_create
 from sessions_app.services.membership import session_join
+from sessions_project.errors import InvalidInput
 from sessions_project.times import iso
 
 from .factories import PlayerFactory
@@ -286,3 +289,19 @@ def test_sorting_by_data_groups_types_then_orders_values(api, mixed, outsider):
 
 def test_a_bad_data_sort_key_is_refused(api, outsider):
     assert_problem(api.as_(outsider).get(f"{LIST}?sort={quote(json.dumps({'data.a b': 'ASC'}))}"), 400, "invalid_sort")
+
+
+def test_the_list_filters_as_a_mapping_select_what_the_list_does(make_session, host, outsider):
+    """filters.select: the entry point for the list's filters given as a mapping (quick join)."""
+    wanted = make_session(host, type="ranked", num_teams=1, team_size=4, data={"map": "harbor", "skill": 120})
+    make_session(host, type="casual", num_teams=1, team_size=4, data={"map": "harbor", "skill": 120})
+    make_session(host, type="ranked", num_teams=1, team_size=4, data={"map": "harbor", "skill": 200})
+    filters = {"data.map": "harbor", "data.skill": "range(100,150)", "type": "ranked", "freePlaces": "gte(2)"}
+
+    assert list(select(GameSession.objects.all(), filters, actor=outsider)) == [wanted]
+    with pytest.raises(InvalidInput) as refused:
+        select(GameSession.objects.all(), {"data.skill": "range(1)"}, actor=outsider)
+    assert refused.value.code == "invalid_filter"
+    assert refused.value.errors[0]["field"] == "data.skill"
+    with pytest.raises(ValidationError):
+        select(GameSession.objects.all(), {"status": "bogus"}, actor=outsider)

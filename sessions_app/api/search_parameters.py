@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 
 from sessions_app import search
+from sessions_project.errors import PROBLEM_CONTENT_TYPE
+from sessions_project.schema import ProblemSerializer, error_responses
 
 OPERATORS_TEXT = (
     "A bare value means eq. Operators (service-core's form): eq(v), ne(v), gt(v), gte(v), lt(v), lte(v), "
@@ -72,3 +74,36 @@ CURSOR_PARAMETER = OpenApiParameter(
         "altered: 400 invalid_cursor; with skip: 400 skip_with_cursor."
     ),
 )
+
+LINK_HEADER = OpenApiParameter(
+    "Link",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    response=[200],
+    description=(
+        '<URL>; rel="next" when the page is full (as many sessions as limit): the same request with the next '
+        "page's cursor (skip dropped). A shorter page has none."
+    ),
+)
+
+
+def search_errors(*codes: int, cursor: bool = False) -> dict[tuple[int, str], OpenApiResponse]:
+    """error_responses with the 400's codes of a route that searches (and pages by cursor)."""
+    answers = error_responses(400, *codes)
+    listed = [
+        "unknown_parameter (a parameter the route does not take)",
+        "invalid_filter (a search parameter's value or data key; `errors[0].field` names it)",
+        "invalid / invalid_choice (a fixed filter's value: status, visibility, hostUid, ...)",
+    ]
+    if cursor:
+        listed += [
+            "invalid_sort (sort)",
+            "invalid / out_of_range (limit, skip)",
+            "invalid_cursor (a cursor this server did not make, or changed)",
+            "cursor_mismatch (a cursor made for another sort or other filters)",
+            "skip_with_cursor (skip and cursor together)",
+        ]
+    answers[(400, PROBLEM_CONTENT_TYPE)] = OpenApiResponse(
+        response=ProblemSerializer, description="Invalid input; `code` is one of: " + "; ".join(listed) + "."
+    )
+    return answers

@@ -34,7 +34,7 @@ from rest_framework.response import Response
 
 from players_app.authentication import caller
 from sessions_app import cursor, permissions, search
-from sessions_app.filters import GameSessionFilterSet, parse_sort
+from sessions_app.filters import GameSessionFilterSet, parse_sort, select
 from sessions_app.lists import ordered_page, session_count, session_page, viewer_id
 from sessions_app.models import GameSession, GameSessionQuerySet, row_visible_to
 from sessions_app.reads import count_visible
@@ -45,7 +45,7 @@ from sessions_project.pagination import PAGING_PARAMETERS, LimitSkipPagination, 
 from sessions_project.query import DeclaredQueryParametersMixin
 from sessions_project.schema import error_responses
 
-from .search_parameters import CURSOR_PARAMETER, SEARCH_PARAMETERS
+from .search_parameters import CURSOR_PARAMETER, LINK_HEADER, SEARCH_PARAMETERS, search_errors
 from .serializers import (
     DOCUMENT_COLUMNS,
     SESSION_ROW_BY_UID,
@@ -181,9 +181,7 @@ class SessionViewSet(DeclaredQueryParametersMixin, viewsets.GenericViewSet[GameS
         params = self.request.query_params
         if not has_selection(params):
             return queryset
-        if not FILTER_NAMES.isdisjoint(params):
-            queryset = super().filter_queryset(queryset)
-        return search.apply_filters(queryset, params, actor=caller(self.request))  # type: ignore[arg-type,return-value]
+        return select(queryset, params, actor=caller(self.request))  # type: ignore[arg-type,return-value]
 
     def get_permissions(self) -> Sequence[_SupportsHasPermission]:
         if self.action == "truncate":
@@ -192,8 +190,8 @@ class SessionViewSet(DeclaredQueryParametersMixin, viewsets.GenericViewSet[GameS
 
     @extend_schema(
         operation_id="sessions_list",
-        parameters=[SORT_PARAMETER, CURSOR_PARAMETER, *SEARCH_PARAMETERS],
-        responses={200: SessionSerializer(many=True), **error_responses(400)},
+        parameters=[SORT_PARAMETER, CURSOR_PARAMETER, *SEARCH_PARAMETERS, LINK_HEADER],
+        responses={200: SessionSerializer(many=True), **search_errors(cursor=True)},
     )
     def list(self, request: Request) -> Response:
         """The sessions the caller may see, newest first; a plain array (no COUNT query). A
@@ -248,7 +246,7 @@ class SessionViewSet(DeclaredQueryParametersMixin, viewsets.GenericViewSet[GameS
     @extend_schema(
         operation_id="sessions_count",
         parameters=SEARCH_PARAMETERS,
-        responses={200: SessionCountSerializer, **error_responses(400)},
+        responses={200: SessionCountSerializer, **search_errors()},
     )
     def count(self, request: Request) -> Response:
         """How many sessions the list would hold, with the same filters."""
@@ -281,7 +279,7 @@ class SessionViewSet(DeclaredQueryParametersMixin, viewsets.GenericViewSet[GameS
         operation_id="sessions_truncate",
         parameters=SEARCH_PARAMETERS,
         request=None,
-        responses={200: SESSIONS_TRUNCATED, **error_responses(400, 403)},
+        responses={200: SESSIONS_TRUNCATED, **search_errors(403)},
         description=(
             "Delete the sessions GET /sessions/count counts with the same filters: without a filter, "
             "every session the caller may see (all of them for session:* accounts and superusers). "
