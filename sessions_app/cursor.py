@@ -42,7 +42,10 @@ def _refused(code: str, message: str) -> InvalidInput:
 
 def fingerprint(ordering: Sequence[str], params: Any) -> str:
     """What a cursor must be used with: the order and every parameter but the paging ones."""
-    chosen = sorted((name, value) for name in params if name not in PAGING for value in params.getlist(name))
+    # sort is in as `ordering` (its meaning: spacing inside the JSON does not matter).
+    chosen = sorted(
+        (name, value) for name in params if name not in PAGING and name != "sort" for value in params.getlist(name)
+    )
     raw = json.dumps([list(ordering), chosen], separators=(",", ":"))
     return hashlib.sha256(raw.encode()).hexdigest()[:24]
 
