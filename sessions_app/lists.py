@@ -7,8 +7,9 @@ as of now when the list is sorted by it); its shape is set by the sort, the call
 and the page's limit and skip (written into the SQL by Django). Compiling it cost a fifth of
 a page of 100 (`sessions_project.prepared`), so each shape is compiled once per thread and
 database, and the most recently used shapes are kept. Lists with filters (django-filter
-builds a form per request anyway) take the ORM path, through the same queryset code
-(`ordered_page`, which also reads a page sorted by status or visibility from parts).
+builds a form per request anyway) and pages after a cursor (its values are in the SQL) take
+the ORM path, through the same queryset code (`ordered_page`, which also reads a page sorted
+by status or visibility from parts).
 """
 
 from __future__ import annotations

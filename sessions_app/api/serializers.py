@@ -189,7 +189,7 @@ DOCUMENT_COLUMNS = (
     "closed_at",
     "idle_deadline",
     "reservations_doc",
-    "open_places",  # an annotation (document_values): capacity minus members; last, as Django selects it
+    "open_places",  # an annotation (document_values): capacity minus members, for freePlaces
 )
 
 
