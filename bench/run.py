@@ -238,6 +238,48 @@ def sorted_pages(t: Targets) -> dict[str, dict]:
     return pages
 
 
+def search_pages(t: Targets) -> dict[str, dict]:
+    """Filtered pages of 20 (issue 13), as a reader: a selective search by data (one session in
+    a thousand), joinable=true, a data range with free places, and the same sorted by freePlaces."""
+    token = t.tokens[t.readers[0].pk]
+    by_free = quote(json.dumps({"freePlaces": "ASC"}, separators=(",", ":")))
+    return {
+        "search: data.tournament=winter-cup": get(f"{API}/sessions?limit=20&data.tournament=winter-cup", token),
+        "search: joinable=true": get(f"{API}/sessions?limit=20&joinable=true", token),
+        "search: data.round=range(3,5)&freePlaces=gte(2)": get(
+            f"{API}/sessions?limit=20&data.round=range(3,5)&freePlaces=gte(2)", token
+        ),
+        "search: joinable=true sorted by freePlaces": get(
+            f"{API}/sessions?limit=20&joinable=true&sort={by_free}", token
+        ),
+    }
+
+
+def explain_searches(t: Targets) -> dict[str, str]:
+    """EXPLAIN ANALYZE of each search page's query, and of a cursor page deep in the list (the
+    cursor of page 1 000 of 20, reached by following the next links in-process)."""
+    client = Client()
+    plans = {}
+    entries = dict(search_pages(t))
+    url = f"{API}/sessions?limit=20"
+    token = t.tokens[t.readers[0].pk]
+    pages = min(1000, config.SESSIONS // 40)
+    for _ in range(pages):
+        response = client.get(url, headers={"Authorization": token})
+        url = response.headers["Link"].split(">", 1)[0].removeprefix("<")
+    entries[f"cursor page {pages + 1} of 20 (default order)"] = get(url, token)
+    for name, entry in entries.items():
+        response, queries = one_request(client, entry)
+        if response.status_code != 200:
+            raise SystemExit(f"bench: {name} answered {response.status_code}: {response.content[:300]!r}")
+        sql = next(q["sql"] for q in queries if "sessions_app_gamesession" in q["sql"])
+        with connection.cursor() as cursor:
+            cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql)
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+        plans[name] = f"{sql}\n\n{plan}"
+    return plans
+
+
 BASELINE_OF = {
     "GET /sessions/{uid}": "B_get",
     "list, limit 100": "B_list 100",
@@ -549,6 +591,9 @@ def target_lines(med, alone, rss) -> list[str]:
                 f"{alone[name]:.1f} ms vs {alone[base]:.1f} ms",
                 alone[name] <= 1.5 * alone[base],
             )
+    for name in ("search: data.tournament=winter-cup", "search: joinable=true"):
+        if name in alone:
+            row(f"{name}, a page of 20 < 50 ms (alone)", f"{alone[name]:.1f} ms", alone[name] < 50)
     worst_tail = max(BASELINE_OF, key=lambda n: med(n, "p99_us") / med(n, "p50_us"))
     tail = med(worst_tail, "p99_us") / med(worst_tail, "p50_us")
     row("p99 <= 3x p50 for every endpoint", f"worst {tail:.1f}x ({worst_tail})", tail <= 3)
@@ -632,6 +677,7 @@ def main() -> int:
     all_specs = specs(targets)
     log(f"bench: API answers for {check_api_documents(targets)} sessions match the rendered documents")
     counts, plans = measure_queries(all_specs, targets)
+    plans.update(explain_searches(targets))
     connection.close()
 
     app = Server("app", config.APP_PORT, "sessions_project.settings")
@@ -677,6 +723,8 @@ def main() -> int:
             spec = all_specs[name]
             alone[name] = alone_ms(app.port if spec.server == "app" else base.port, spec.threads[0][0])
         for name, entry in sorted_pages(targets).items():
+            alone[name] = alone_ms(app.port, entry)
+        for name, entry in search_pages(targets).items():
             alone[name] = alone_ms(app.port, entry)
         rss = {"project": app.worker_rss_mb(), "baseline": base.worker_rss_mb()}
     finally:

@@ -272,3 +272,5 @@ def _render(plan: Plan, players: list[tuple[int, str]]) -> None:
     # date_created differ within a session, so this is the services' (date_created, id) order.
     pending = sorted((i for i in plan.invites if i["state"] == InviteState.PENDING), key=lambda i: i["date_created"])
     session["invites_doc"] = [{"uid": uid_of[i["player_id"]], "expiresAt": iso(i["expires_at"])} for i in pending]
+    held = sorted(plan.reservations, key=lambda r: r["date_created"])
+    session["reservations_doc"] = [{"uid": uid_of[r["player_id"]], "expiresAt": iso(r["expires_at"])} for r in held]

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 import django_filters
 from django import forms
 from django.db.models import Exists, OuterRef, Q, QuerySet
+from django_filters.utils import translate_validation
 
 from sessions_project.errors import InvalidInput, field_error
 
+from . import search
 from .models import Chart, GameSession, Membership, SessionStatus, Song, Visibility
+from .permissions import Actor
 
 
 class StrictBooleanField(forms.Field):
@@ -63,6 +68,24 @@ class GameSessionFilterSet(django_filters.FilterSet):
         return queryset.filter(Q(name__icontains=value))
 
 
+def select(
+    queryset: QuerySet[GameSession], params: Mapping[str, str], *, actor: Actor, now: datetime | None = None
+) -> QuerySet[GameSession]:
+    """`queryset` narrowed by every list filter in `params`: the fixed ones of
+    GameSessionFilterSet and the search parameters (search.apply_filters), AND-ed; other names
+    are ignored. A bad value is a 400, as on GET /sessions. The one entry point for code that
+    takes the list's filters as a mapping (quick join's `filters`)."""
+    fixed = {name: value for name, value in params.items() if name in GameSessionFilterSet.base_filters}
+    if fixed:
+        filterset = GameSessionFilterSet(data=fixed, queryset=queryset)
+        if not filterset.is_valid():
+            error = translate_validation(filterset.errors)  # DRF's ValidationError, as the filter backend raises
+            assert isinstance(error, Exception)
+            raise error
+        queryset = filterset.qs
+    return search.apply_filters(queryset, params, actor=actor, now=now)
+
+
 class IdFilter(django_filters.NumberFilter):
     """A row id in the query string: a whole number (NumberFilter alone takes decimals)."""
 
@@ -106,6 +129,8 @@ SORTABLE = {
     "workspaceId": "workspace_id",
     "closesAt": "closes_at",
 }
+# Sortable members computed as of now (no column): freePlaces, no capacity after every number.
+COMPUTED_SORTS = {"freePlaces": search.FREE_PLACES_SORT}
 DEFAULT_ORDER = ["-date_created"]
 
 
@@ -127,11 +152,21 @@ def parse_sort(raw: str | None) -> list[str]:
             raise _sort_error('sort must be a non-empty JSON object such as {"dateCreated":"DESC"}.')
         order = []
         for member, direction in spec.items():
-            if member not in SORTABLE:
-                raise _sort_error(f"Cannot sort by {member!r}; sortable: {', '.join(SORTABLE)}.")
+            if member not in SORTABLE and member not in COMPUTED_SORTS and not member.startswith(search.DATA_PREFIX):
+                sortable = ", ".join([*SORTABLE, *COMPUTED_SORTS, search.DATA_PLACEHOLDER])
+                raise _sort_error(f"Cannot sort by {member!r}; sortable: {sortable}.")
             if not isinstance(direction, str) or direction.upper() not in ("ASC", "DESC"):
                 raise _sort_error(f"The direction of {member!r} must be ASC or DESC.")
-            order.append(("-" if direction.upper() == "DESC" else "") + SORTABLE[member])
+            sign = "-" if direction.upper() == "DESC" else ""
+            if member.startswith(search.DATA_PREFIX):
+                key = member[len(search.DATA_PREFIX) :]
+                if not search.KEY.fullmatch(key):
+                    raise _sort_error(f"Cannot sort by {member!r}: a data key is 1 to 64 letters, digits, _ or -.")
+                # Grouped by the value's type (always in one order), then by the value.
+                rank, number, text = search.data_sort_names(key)
+                order += [rank, sign + number, sign + text]
+            else:
+                order.append(sign + (SORTABLE.get(member) or COMPUTED_SORTS[member]))
     if "uid" not in order and "-uid" not in order:
         order.append("uid")
     return order

@@ -7,8 +7,9 @@ as of now when the list is sorted by it); its shape is set by the sort, the call
 and the page's limit and skip (written into the SQL by Django). Compiling it cost a fifth of
 a page of 100 (`sessions_project.prepared`), so each shape is compiled once per thread and
 database, and the most recently used shapes are kept. Lists with filters (django-filter
-builds a form per request anyway) take the ORM path, through the same queryset code
-(`ordered_page`, which also reads a page sorted by status or visibility from parts).
+builds a form per request anyway) and pages after a cursor (its values are in the SQL) take
+the ORM path, through the same queryset code (`ordered_page`, which also reads a page sorted
+by status or visibility from parts).
 """
 
 from __future__ import annotations
@@ -37,7 +38,9 @@ from .models import (
     visibility_q,
 )
 from .permissions import Actor
+from .places import open_places
 from .reads import visible_count_parts
+from .search import sort_annotations
 
 SHAPES_KEPT = 256
 # JSON columns a list answers as they are stored (see PreparedRows' raw_json): a list reads
@@ -65,6 +68,7 @@ def ordered_page(
     ordering: Sequence[str],
     limit: int,
     skip: int,
+    after: Q | None = None,
 ) -> QuerySet[GameSession, dict[str, Any]]:
     """One page of `sessions` (all, or those the list's filters select) as a values()
     queryset: the ones visible to `player_id` (every one when None: a session:* caller), in
@@ -79,8 +83,13 @@ def ordered_page(
     on SQLite (no ORDER BY or LIMIT inside a compound query), nor for a deep skip: each part
     would read skip + limit whole rows (at skip 10,000 slower than the deferred page, which
     steps over keys: pagination.page_slice). Every argument but the shape (`columns`,
-    `ordering`, `limit`, `skip`) reaches the SQL as a parameter: PreparedRows compiles it."""
+    `ordering`, `limit`, `skip`) reaches the SQL as a parameter: PreparedRows compiles it.
+    `after` (a cursor's keyset condition, cursor.after_q) keeps the rows after the cursor; it
+    names the order's members, annotated here first."""
     status_sorted = "status_now" in ordering or "-status_now" in ordering
+    sessions = sort_annotations(sessions, ordering, now)
+    if "open_places" in columns:
+        sessions = sessions.annotate(open_places=open_places())
     compound = (
         skip < pagination.DEFERRED_FROM and connections[sessions.db].features.supports_slicing_ordering_in_compound
     )
@@ -90,16 +99,17 @@ def ordered_page(
             sessions = sessions.filter(visibility_q(player_id, now))
         if status_sorted:
             sessions = sessions.with_effective_status(now)
+        if after is not None:
+            sessions = sessions.filter(after)
         # deferred: a deep skip steps over the page's keys alone (parse_sort's order is total).
         return page_slice(sessions.order_by(*ordering).values(*columns), limit, skip, deferred=True)
     # A compound query is ordered by columns of its rows: each member of `ordering` is one.
     selected = [*columns, *(name for name in (o.lstrip("-") for o in ordering) if name not in columns)]
-    pages = [
-        (part.with_effective_status(now) if status_sorted else part)
-        .order_by(*ordering[1:])
-        .values(*selected)[: skip + limit]
-        for part in parts
-    ]
+    if status_sorted:
+        parts = [part.with_effective_status(now) for part in parts]
+    if after is not None:
+        parts = [part.filter(after) for part in parts]
+    pages = [part.order_by(*ordering[1:]).values(*selected)[: skip + limit] for part in parts]
     page: QuerySet[GameSession, dict[str, Any]] = pages[0].union(*pages[1:], all=True)
     return page.order_by(*ordering)[skip : skip + limit]
 

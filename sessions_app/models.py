@@ -1,9 +1,8 @@
 """Sessions and everything that hangs on them: teams, members, invites, reservations, scores.
 
-The tables (Membership, Team, Invite) are the truth. A session row also carries its rendered
-`users`, `teams` and `invited` members (`users_doc`, `teams_doc`, `invites_doc`), rewritten by
-`services.documents.session_commit` in the same transaction as every change that moves `version`: a
-session document is then one row, so reads cost one query whatever a session holds.
+The tables (Membership, Team, Invite, Reservation) are the truth. A session row also carries its
+rendered `users`, `teams`, `invited` (`*_doc`) and reservations (`reservations_doc`), rewritten in
+the same transaction as every change of them: a session document is one row, one query.
 """
 
 from __future__ import annotations
@@ -206,6 +205,7 @@ class GameSession(models.Model):
     users_doc = JSONField(default=list, editable=False)
     teams_doc = JSONField(default=list, editable=False)
     invites_doc = JSONField(default=list, editable=False)
+    reservations_doc = JSONField(default=list, editable=False)  # [{"uid", "expiresAt"}]: places.py
 
     objects = GameSessionQuerySet.as_manager()
 

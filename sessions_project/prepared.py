@@ -116,7 +116,10 @@ class PreparedRows:
                     raise ValueError(f"parameter {position} of the prepared query is no single argument: {sql}")
                 slots.append((position, matches[0]))
         query = queryset.query
-        names = [*query.extra_select, *query.values_select, *query.annotation_select]
+        # As Django's ValuesIterable names them: values() selects in the order it was given
+        # (`selected`), which puts an annotation among the columns where it was named.
+        selected = getattr(query, "selected", None)
+        names = list(selected) if selected else [*query.extra_select, *query.values_select, *query.annotation_select]
         columns = [selected[0] for selected in compiler.select[0 : compiler.col_count]]
         converters = compiler.get_converters(columns)
         for position, name in enumerate(names):

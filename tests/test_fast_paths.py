@@ -22,7 +22,7 @@ from rest_framework_simplejwt.exceptions import InvalidToken
 from rest_framework_simplejwt.tokens import AccessToken
 
 from players_app.authentication import StatelessJWTAuthentication, player_claims
-from sessions_app.api.serializers import DOCUMENT_COLUMNS, SESSION_ROW_BY_UID
+from sessions_app.api.serializers import SESSION_ROW_BY_UID, document_values
 from sessions_app.models import GameSession
 from sessions_project.jsonfield import JSONField
 from sessions_project.prepared import Parameter, PreparedRows
@@ -87,7 +87,7 @@ def test_json_column_is_recorded_in_migrations_as_djangos_own():
 @pytest.mark.django_db
 def test_prepared_read_returns_the_querysets_rows(make_session, host, member, django_assert_num_queries):
     made = make_session(host, data={"map": "dust"}, numTeams=2, teamSize=2)
-    expected = GameSession.objects.filter(uid=made.uid).values(*DOCUMENT_COLUMNS).get()
+    expected = document_values(GameSession.objects.filter(uid=made.uid)).get()
 
     with django_assert_num_queries(1):  # the session row with its host's uid
         row = SESSION_ROW_BY_UID.first(made.uid)

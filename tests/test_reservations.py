@@ -29,7 +29,7 @@ def join(api, player, session, **body):
     return api.as_(player).post(f"/api/v1/sessions/{session.uid}/join", body, format="json")
 
 
-def test_host_reserves_a_place_and_the_session_does_not_change(api, host, member, make_session, clock, settings):
+def test_host_reserves_a_place_and_only_free_places_change(api, host, member, make_session, clock, settings):
     settings.RESERVATION_TTL = 300
     session = make_session(host, num_teams=1, team_size=4)
     before = api.as_(host).get(f"/api/v1/sessions/{session.uid}")
@@ -47,7 +47,8 @@ def test_host_reserves_a_place_and_the_session_does_not_change(api, host, member
     }
     assert row.created_by_id == host.pk
     after = api.as_(host).get(f"/api/v1/sessions/{session.uid}")
-    assert after.json() == before.json()
+    # The reserved place is no longer free; nothing else of the document changes, nor its version.
+    assert after.json() == {**before.json(), "freePlaces": before.json()["freePlaces"] - 1}
     assert after["ETag"] == before["ETag"]
 
 

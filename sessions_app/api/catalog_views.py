@@ -23,6 +23,7 @@ from players_app.authentication import caller
 from sessions_app import permissions
 from sessions_app.filters import ChartFilterSet, SongFilterSet
 from sessions_app.models import Chart, GameSession, Score, Song, row_visible_to
+from sessions_app.places import open_places
 from sessions_app.services import scores
 from sessions_app.services.scores import MAX_ID
 from sessions_project.errors import NotFound
@@ -289,7 +290,12 @@ class SessionScoresView(DeclaredQueryParametersMixin, APIView):
     def get(self, request: Request, uid: str) -> Response:
         """The session, its scores in the order achieved, only the songs and charts they were
         played on, and its host (or creator) as `user`. Its cost does not grow with its scores."""
-        row = GameSession.objects.filter(uid=parse_uid(uid)).values(*SESSION_SCORES_COLUMNS).first()
+        row = (
+            GameSession.objects.filter(uid=parse_uid(uid))
+            .annotate(open_places=open_places())
+            .values(*SESSION_SCORES_COLUMNS)
+            .first()
+        )
         if row is None or not row_visible_to(caller(request), row):
             raise NotFound("No such session.", code="session_not_found")
         session_uid = str(row["uid"])

@@ -13,11 +13,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import orjson
+from django.db.models import QuerySet
 from django.utils import timezone
 from rest_framework import serializers
 
 from sessions_app import permissions
 from sessions_app.models import LIVE_STATUSES, GameSession, SessionStatus, Visibility
+from sessions_app.places import capacity_left, free_places, open_places
 from sessions_app.services import documents
 from sessions_project.fields import (
     JSONObjectField,
@@ -134,6 +136,10 @@ class SessionSerializer(serializers.Serializer[Any]):
     invited = serializers.ListField(child=serializers.UUIDField(), help_text="Players with a pending invite.")
     numTeams = serializers.IntegerField()
     hasPassword = serializers.BooleanField()
+    freePlaces = serializers.IntegerField(
+        allow_null=True,
+        help_text="Capacity minus members minus active reservations; null: no capacity (unlimited).",
+    )
     serverUid = serializers.UUIDField(allow_null=True)
     status = serializers.ChoiceField(choices=SessionStatus.choices)
     teams = TeamSerializer(many=True)
@@ -193,6 +199,8 @@ DOCUMENT_COLUMNS = (
     "closed_at",
     "idle_deadline",
     "join_code",
+    "reservations_doc",
+    "open_places",  # an annotation (document_values): capacity minus members, for freePlaces
 )
 
 
@@ -207,6 +215,12 @@ class Viewer(NamedTuple):
 def viewer_of(user: Actor) -> Viewer:
     uid = str(uuid.UUID(str(user.uid)))
     return Viewer(uid, f'"{uid}"', permissions.is_operator(user))
+
+
+def document_values(sessions: QuerySet[GameSession]) -> QuerySet[GameSession, dict[str, Any]]:
+    """Rows of DOCUMENT_COLUMNS (one annotation: `open_places`)."""
+    rows: QuerySet[GameSession, dict[str, Any]] = sessions.annotate(open_places=open_places()).values(*DOCUMENT_COLUMNS)
+    return rows
 
 
 _LIVE = frozenset(status.value for status in LIVE_STATUSES)
@@ -262,6 +276,7 @@ def session_document(row: dict[str, Any], now: datetime | None = None, viewer: V
         "invited": invited,
         "numTeams": row["num_teams"],
         "hasPassword": bool(row["password_hash"]),
+        "freePlaces": free_places(row["open_places"], row["reservations_doc"], now),
         "serverUid": str(server_uid) if server_uid else None,
         "status": status,
         "teams": row["teams_doc"],
@@ -282,7 +297,7 @@ def session_document(row: dict[str, Any], now: datetime | None = None, viewer: V
 
 # GET /sessions/{uid}: the document's row by uid, compiled once (see PreparedRows).
 SESSION_ROW_BY_UID = PreparedRows(
-    lambda uid: GameSession.objects.filter(uid=uid).order_by().values(*DOCUMENT_COLUMNS)[:1],
+    lambda uid: document_values(GameSession.objects.filter(uid=uid).order_by())[:1],
     Parameter.for_field(GameSession._meta.get_field("uid"), uuid.UUID(int=1), uuid.UUID(int=2)),
     # Answered as stored; `users_doc` is decoded: the visibility rule reads it.
     raw_json=frozenset({"data", "teams_doc"}),
@@ -291,7 +306,7 @@ SESSION_ROW_BY_UID = PreparedRows(
 
 # A write's answer when it must re-read its row (see document_for), compiled once too.
 SESSION_ROW_BY_ID = PreparedRows(
-    lambda pk: GameSession.objects.filter(pk=pk).order_by().values(*DOCUMENT_COLUMNS)[:1],
+    lambda pk: document_values(GameSession.objects.filter(pk=pk).order_by())[:1],
     Parameter.for_field(GameSession._meta.get_field("id"), -101, -102),
 )
 
@@ -303,10 +318,14 @@ def session_row(session_id: int) -> dict[str, Any]:
     return row
 
 
+_COMPUTED = frozenset({"host__uid", "open_places"})
+
+
 def instance_row(session: GameSession, host_uid: Any) -> dict[str, Any]:
     """A row of DOCUMENT_COLUMNS from an instance (its host's uid given)."""
-    row = {column: getattr(session, column) for column in DOCUMENT_COLUMNS if column != "host__uid"}
+    row = {column: getattr(session, column) for column in DOCUMENT_COLUMNS if column not in _COMPUTED}
     row["host__uid"] = host_uid
+    row["open_places"] = capacity_left(session.num_teams, session.team_size, len(session.users_doc))
     return row
 
 

@@ -13,7 +13,9 @@ import re
 import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlencode
 
+from django.db import connection
 from django.db.models import QuerySet
 from django.utils import timezone
 from drf_spectacular.openapi import AutoSchema
@@ -31,8 +33,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from players_app.authentication import caller
-from sessions_app import permissions
-from sessions_app.filters import GameSessionFilterSet, parse_sort
+from sessions_app import cursor, permissions, search
+from sessions_app.filters import GameSessionFilterSet, parse_sort, select
 from sessions_app.lists import ordered_page, session_count, session_page, viewer_id
 from sessions_app.models import GameSession, GameSessionQuerySet, row_visible_to
 from sessions_app.reads import count_visible
@@ -43,6 +45,7 @@ from sessions_project.pagination import PAGING_PARAMETERS, LimitSkipPagination, 
 from sessions_project.query import DeclaredQueryParametersMixin
 from sessions_project.schema import error_responses
 
+from .search_parameters import CURSOR_PARAMETER, LINK_HEADER, SEARCH_PARAMETERS, search_errors
 from .serializers import (
     DOCUMENT_COLUMNS,
     SESSION_ROW_BY_UID,
@@ -56,6 +59,14 @@ from .serializers import (
 )
 
 FILTER_NAMES = frozenset(GameSessionFilterSet.base_filters)
+# What the list, its count and the truncate take to choose sessions (data.<key> besides).
+SELECTING = search.SearchParameterNames(FILTER_NAMES | search.NAMES | {search.DATA_PLACEHOLDER})
+
+
+def has_selection(params: Any) -> bool:
+    return any(name in FILTER_NAMES or search.is_search_parameter(name) for name in params)
+
+
 if TYPE_CHECKING:
     from rest_framework.permissions import _SupportsHasPermission
 
@@ -69,7 +80,9 @@ SORT_PARAMETER = OpenApiParameter(
     description=(
         'A JSON object of members and directions, applied in order, e.g. {"dateCreated":"DESC"}. '
         "Sortable: uid, dateCreated, dateModified, version, status, visibility, numTeams, teamSize, "
-        "type, name, highlight, workspaceId, closesAt. Default newest first; uid ASC always breaks ties."
+        "type, name, highlight, workspaceId, closesAt, freePlaces (no capacity after every number), and "
+        "data.<key> (grouped by the value's JSON type: numbers, strings, booleans, null, objects and arrays, "
+        "then sessions without the key; by value within a type). Default newest first; uid ASC always breaks ties."
     ),
 )
 IF_MATCH = OpenApiParameter(
@@ -149,9 +162,9 @@ class SessionViewSet(DeclaredQueryParametersMixin, viewsets.GenericViewSet[GameS
     """Sessions: list, count, create, truncate, read, update, delete or close, join, leave."""
 
     query_parameters = {
-        "list": FILTER_NAMES | PAGING_PARAMETERS | {"sort"},
-        "count": FILTER_NAMES,
-        "truncate": FILTER_NAMES,
+        "list": search.SearchParameterNames(SELECTING | PAGING_PARAMETERS | {"sort", "cursor"}),
+        "count": SELECTING,
+        "truncate": SELECTING,
         "destroy": frozenset({"closeAfter"}),
     }
 
@@ -167,9 +180,10 @@ class SessionViewSet(DeclaredQueryParametersMixin, viewsets.GenericViewSet[GameS
 
     def filter_queryset(self, queryset: QuerySet[GameSession, _Row]) -> QuerySet[GameSession, _Row]:
         # django-filter builds a form per request; most list calls name no filter at all.
-        if FILTER_NAMES.isdisjoint(self.request.query_params):
+        params = self.request.query_params
+        if not has_selection(params):
             return queryset
-        return super().filter_queryset(queryset)
+        return select(queryset, params, actor=caller(self.request))  # type: ignore[arg-type,return-value]
 
     def get_permissions(self) -> Sequence[_SupportsHasPermission]:
         if self.action == "truncate":
@@ -178,36 +192,68 @@ class SessionViewSet(DeclaredQueryParametersMixin, viewsets.GenericViewSet[GameS
 
     @extend_schema(
         operation_id="sessions_list",
-        parameters=[SORT_PARAMETER],
-        responses={200: SessionSerializer(many=True), **error_responses(400)},
+        parameters=[SORT_PARAMETER, CURSOR_PARAMETER, *SEARCH_PARAMETERS, LINK_HEADER],
+        responses={200: SessionSerializer(many=True), **search_errors(cursor=True)},
     )
     def list(self, request: Request) -> Response:
-        """The sessions the caller may see, newest first; a plain array (no COUNT query)."""
-        ordering = parse_sort(request.query_params.get("sort"))
+        """The sessions the caller may see, newest first; a plain array (no COUNT query). A
+        `Link: <...>; rel="next"` header carries the next page's cursor when one may follow."""
+        params = request.query_params
+        ordering = parse_sort(params.get("sort"))
+        limit, skip = limit_skip(params)
         now = timezone.now()
-        if FILTER_NAMES.isdisjoint(request.query_params):
+        print_ = cursor.fingerprint(ordering, params)
+        after = None
+        if params.get("cursor"):
+            if params.get("skip"):
+                message = "Use skip or cursor, not both."
+                raise InvalidInput(
+                    message, code="skip_with_cursor", errors=[field_error("skip", message, "skip_with_cursor")]
+                )
+            values = cursor.decode(params["cursor"], ordering, print_)
+            after = cursor.after_q(ordering, values, connection.vendor)
+        # The page's rows also hold what its order reads (for the next cursor).
+        columns = (*DOCUMENT_COLUMNS, *(n for n in cursor.sort_names(ordering) if n not in DOCUMENT_COLUMNS))
+        if not has_selection(params) and after is None:
             # The lobby list every idle client polls: a prepared read per shape (lists.py).
-            limit, skip = limit_skip(request.query_params)
-            page = session_page(caller(request), DOCUMENT_COLUMNS, ordering=ordering, limit=limit, skip=skip, now=now)
+            page = session_page(caller(request), columns, ordering=ordering, limit=limit, skip=skip, now=now)
         else:
             # The filters apply to every session; ordered_page applies the caller's visibility
             # (what get_queryset's visible_to does) and orders the page as the prepared read does.
             filtered = self.filter_queryset(GameSession.objects.all())
             assert isinstance(filtered, GameSessionQuerySet)
-            limit, skip = limit_skip(request.query_params)
             player_id = viewer_id(caller(request))
             page = list(
                 ordered_page(
-                    filtered, DOCUMENT_COLUMNS, player_id=player_id, now=now, ordering=ordering, limit=limit, skip=skip
+                    filtered,
+                    columns,
+                    player_id=player_id,
+                    now=now,
+                    ordering=ordering,
+                    limit=limit,
+                    skip=skip,
+                    after=after,
                 )
             )
+        headers = {}
+        if len(page) == limit:
+            # The same request from after this page's last row (skip gives way to the cursor).
+            query = [
+                (name, value) for name in params if name not in ("skip", "cursor") for value in params.getlist(name)
+            ]
+            query.append(("cursor", cursor.encode(ordering, page[-1], print_)))
+            headers["Link"] = f'<{request.build_absolute_uri(request.path)}?{urlencode(query)}>; rel="next"'
         viewer = viewer_of(caller(request))
-        return Response([session_document(row, now, viewer) for row in page])
+        return Response([session_document(row, now, viewer) for row in page], headers=headers)
 
-    @extend_schema(operation_id="sessions_count", responses={200: SessionCountSerializer, **error_responses(400)})
+    @extend_schema(
+        operation_id="sessions_count",
+        parameters=SEARCH_PARAMETERS,
+        responses={200: SessionCountSerializer, **search_errors()},
+    )
     def count(self, request: Request) -> Response:
         """How many sessions the list would hold, with the same filters."""
-        if FILTER_NAMES.isdisjoint(request.query_params):
+        if not has_selection(request.query_params):
             return Response({"count": session_count(caller(request), now=timezone.now())})  # prepared
         # The filters apply to every session; count_visible applies the caller's visibility
         # itself, per visibility (what get_queryset's visible_to does, split for the indexes).
@@ -234,8 +280,9 @@ class SessionViewSet(DeclaredQueryParametersMixin, viewsets.GenericViewSet[GameS
 
     @extend_schema(
         operation_id="sessions_truncate",
+        parameters=SEARCH_PARAMETERS,
         request=None,
-        responses={200: SESSIONS_TRUNCATED, **error_responses(400, 403)},
+        responses={200: SESSIONS_TRUNCATED, **search_errors(403)},
         description=(
             "Delete the sessions GET /sessions/count counts with the same filters: without a filter, "
             "every session the caller may see (all of them for session:* accounts and superusers). "

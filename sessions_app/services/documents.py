@@ -330,8 +330,33 @@ def _touch_changed_views(
     touch_player_views(times)
 
 
+def hold_place(session: GameSession, player_uid: str, expires_at: datetime) -> None:
+    """Add a reservation row to the locked session's `reservations_doc` (its holder's earlier
+    entry, deleted with its row, goes) and save it: freePlaces is read from the row."""
+    session.reservations_doc = [
+        *(held for held in session.reservations_doc if held["uid"] != player_uid),
+        {"uid": player_uid, "expiresAt": iso(expires_at)},
+    ]
+    session.save(update_fields=["reservations_doc"])
+
+
+def _forget_held(gone: dict[int, set[str]], session: GameSession | None) -> None:
+    """Take deleted reservation rows (holders' uids by session id) out of their sessions'
+    `reservations_doc`, in the database and in `session` (the caller's locked instance)."""
+    if session is not None and session.pk in gone:
+        session.reservations_doc = [h for h in session.reservations_doc if h["uid"] not in gone[session.pk]]
+    rows = GameSession.objects.filter(pk__in=gone).order_by("pk").values_list("pk", "reservations_doc")
+    changed = [GameSession(pk=pk, reservations_doc=[h for h in doc if h["uid"] not in gone[pk]]) for pk, doc in rows]
+    GameSession.objects.bulk_update(changed, ["reservations_doc"])
+
+
 def drop_reservations(
-    queryset: QuerySet[Reservation], now: datetime, *, cancelled_by: Actor | None = None, cancel: bool = False
+    queryset: QuerySet[Reservation],
+    now: datetime,
+    *,
+    cancelled_by: Actor | None = None,
+    cancel: bool = False,
+    session: GameSession | None = None,
 ) -> int:
     """Delete reservations; an active one leaves its holder's view now, an expired one left it
     when it expired. Returns how many active ones were deleted.
@@ -340,20 +365,27 @@ def drop_reservations(
     that deleted it first records it instead: the DELETE says which rows were this call's),
     and with `cancel`, `reservation.cancelled` by `cancelled_by` for each active one."""
     rows = list(
-        queryset.values_list("player__uid", "expires_at", *SESSION_CLOCK, "pk", "session__uid", "session__visibility")
+        queryset.values_list(
+            "player__uid", "expires_at", *SESSION_CLOCK, "pk", "session__uid", "session__visibility", "session_id"
+        )
     )
     if not rows:
         return 0
     times: dict[str, datetime] = {}
-    for player_uid, expires_at, *session_clock, _, _, _ in rows:
+    for player_uid, expires_at, *session_clock, _, _, _, _ in rows:
         left = _left_at(now, expires_at, *session_clock)
         if left is not None:
             raise_time(times, player_uid, left)
     touch_player_views(times)
     deleted = _delete_returning_ids(Reservation, [row[5] for row in rows])
+    gone: dict[int, set[str]] = {}
+    for row in rows:
+        if row[5] in deleted:
+            gone.setdefault(row[8], set()).add(str(row[0]))
+    _forget_held(gone, session)
     made: list[SessionEvent] = []
     active = 0
-    for player_uid, expires_at, _, _, _, pk, session_uid, visibility in rows:
+    for player_uid, expires_at, _, _, _, pk, session_uid, visibility, _ in rows:
         if pk not in deleted:
             continue
         if expires_at > now:

@@ -252,11 +252,12 @@ def reservation_create(
         if taken >= capacity:
             raise Conflict("The session is full.", code="session_full")
     # The player's expired reservation here (not yet swept) gives way to the new one.
-    documents.drop_reservations(Reservation.objects.filter(session=session, player=player), now)
+    documents.drop_reservations(Reservation.objects.filter(session=session, player=player), now, session=session)
     documents.touch_player_views({str(player.uid): now})
     reservation = Reservation.objects.create(
         session=session, player=player, created_by_id=actor.id, expires_at=expires_at, date_created=now
     )
+    documents.hold_place(session, str(player.uid), expires_at)
     events.record_one(
         session,
         EventType.RESERVATION_CREATED,
@@ -286,5 +287,7 @@ def reservation_cancel(*, reservation_id: int, session_id: int, actor: Actor) ->
         raise NotFound("No such reservation.", code="reservation_not_found")
     if reservation.player_id != actor.id:
         permissions.authorize_session_manage(actor, session)
-    documents.drop_reservations(Reservation.objects.filter(pk=reservation.pk), now, cancelled_by=actor, cancel=True)
+    documents.drop_reservations(
+        Reservation.objects.filter(pk=reservation.pk), now, cancelled_by=actor, cancel=True, session=session
+    )
     return reservation

@@ -24,15 +24,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
-import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from django.db import connection, transaction
 from django.db.models import (
     Case,
-    CharField,
     Count,
     Exists,
     F,
@@ -45,12 +42,12 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.fields.json import KeyTransform
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from sessions_project.errors import Conflict, Forbidden, InvalidInput, NotFound, field_error
 
+from .. import search
 from ..filters import GameSessionFilterSet
 from ..models import LIVE_STATUSES, GameSession, Membership, Reservation, SessionStatus
 from . import documents, membership, sessions
@@ -63,8 +60,6 @@ if TYPE_CHECKING:
 
 # The list's filters a quick join takes besides `data.<key>` (GET /sessions's, less paging).
 LIST_FILTERS = frozenset(GameSessionFilterSet.base_filters)
-DATA_KEY = re.compile(r"data\.([A-Za-z0-9_-]{1,64})")
-JSON_NUMBER = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?")
 # How many of the best candidates one quick join reads: it tries them in order, and only a
 # candidate filled by another writer between the choice and its lock sends it to the next.
 CANDIDATES = 8
@@ -91,76 +86,41 @@ def matching_sessions(
     queryset: QuerySet[GameSession], filters: Mapping[str, str], actor: Actor
 ) -> QuerySet[GameSession]:
     """`queryset` narrowed by the list's filters (name -> value, as GET /sessions takes them):
-    the GameSessionFilterSet's (`status`, `visibility`, `hostUid`, `serverUid`, `user`, `type`,
-    `highlight`, `workspaceId`, `search`), and `data.<key>=<value>`, the equality of a
-    top-level member of `data` with a JSON number (a value that reads as one) or else a
-    string, types never mixed. 400 for an unknown name or a malformed value, naming
-    `filters.<name>`. The search module's parser of the list, once merged, replaces this
-    function whole (operators, derived members, `joinable`): quick join calls nothing else.
-    `actor` is for the filters that depend on the caller."""
+    the GameSessionFilterSet's (`status`, `visibility`, `hostUid`, `type`, ...) and the search
+    parameters (`sessions_app.search`: `data.<key>` with the op(value) operators, the numeric
+    and date members, `freePlaces`, `hasPassword`, `joinable`), the same readers as the list's.
+    400 naming `filters.<name>`: `unknown_filter` for a name the list does not filter by
+    (paging and sorting included), the list's own code for a malformed value."""
     plain: dict[str, str] = {}
-    narrowed = queryset
+    searched: dict[str, str] = {}
     for name, value in filters.items():
-        key = DATA_KEY.fullmatch(name)
-        if key is not None:
-            narrowed = _data_equals(narrowed, key.group(1), value)
-        elif name in LIST_FILTERS:
+        if name in LIST_FILTERS:
             plain[name] = value
+        elif search.is_search_parameter(name) and (
+            not name.startswith(search.DATA_PREFIX) or search.KEY.fullmatch(name[len(search.DATA_PREFIX) :])
+        ):
+            searched[name] = value
         else:
-            message = f"Unknown filter {name!r}; filters: {', '.join(sorted(LIST_FILTERS))}, data.<key>."
+            message = f"Unknown filter {name!r}; filters: {', '.join(sorted(LIST_FILTERS | search.NAMES))}, data.<key>."
             raise InvalidInput(
                 message, code="unknown_filter", errors=[field_error(f"filters.{name}", message, "unknown_filter")]
             )
-    if not plain:
-        return narrowed
-    filterset = GameSessionFilterSet(data=plain, queryset=narrowed)
-    if not filterset.is_valid():
-        errors = [
-            field_error(f"filters.{name}", str(error.message % (error.params or {})), error.code or "invalid")
-            for name, problems in filterset.form.errors.as_data().items()
-            for error in problems
-        ]
-        raise InvalidInput(errors[0]["message"], errors=errors)
-    return filterset.qs
-
-
-def _literal(text: str) -> str | int | float:
-    """A value that reads as a finite JSON number is that number; anything else, a string."""
-    if len(text) > 64 or not JSON_NUMBER.fullmatch(text):
-        return text
-    if "." in text or "e" in text or "E" in text:
-        number = float(text)
-        return number if math.isfinite(number) else text
-    return int(text)
-
-
-def _data_equals(queryset: QuerySet[GameSession], key: str, text: str) -> QuerySet[GameSession]:
-    value = _literal(text)
-    alias = f"data_{len(queryset.query.annotations)}"
-    matched = queryset.alias(**{alias: KeyTransform(key, "data"), f"{alias}_type": _JSONType(key)})
-    # Django's SQLite reading of a member shows true as 1 and as "true": the member's JSON type
-    # keeps a number from matching a boolean, and a string from matching one (PostgreSQL's
-    # jsonb compares types itself).
-    types = ("string", "text") if isinstance(value, str) else ("number", "integer", "real")
-    return matched.filter(**{alias: value, f"{alias}_type__in": types})
-
-
-class _JSONType(Func):
-    """The JSON type of `data`'s top-level member `key` (PostgreSQL's and SQLite's names)."""
-
-    output_field = CharField()
-
-    def __init__(self, key: str) -> None:
-        super().__init__(F("data"))
-        self.key = key
-
-    def as_postgresql(self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, **extra: Any) -> _AsSqlType:
-        sql, params = compiler.compile(self.source_expressions[0])
-        return f"jsonb_typeof({sql} -> %s)", (*params, self.key)
-
-    def as_sqlite(self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, **extra: Any) -> _AsSqlType:
-        sql, params = compiler.compile(self.source_expressions[0])
-        return f"json_type({sql}, %s)", (*params, "$." + json.dumps(self.key))
+    narrowed = queryset
+    if plain:
+        filterset = GameSessionFilterSet(data=plain, queryset=narrowed)
+        if not filterset.is_valid():
+            errors = [
+                field_error(f"filters.{name}", str(error.message % (error.params or {})), error.code or "invalid")
+                for name, problems in filterset.form.errors.as_data().items()
+                for error in problems
+            ]
+            raise InvalidInput(errors[0]["message"], errors=errors)
+        narrowed = filterset.qs
+    try:
+        return search.apply_filters(narrowed, searched, actor=actor)
+    except InvalidInput as refused:  # the list's 400, its parameter named as quick join names it
+        errors = [{**error, "field": f"filters.{error['field']}"} for error in refused.errors or []]
+        raise InvalidInput(f"filters.{refused.detail}", code=refused.code, errors=errors) from None
 
 
 class _ArrayLength(Func):

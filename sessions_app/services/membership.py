@@ -231,9 +231,13 @@ def _add_member(
         Subquery(Team.objects.filter(session=session, index=chosen).values("pk")[:1]) if chosen is not None else None
     )
     Membership.objects.create(session=session, player_id=actor.id, team_id=team_id, joined_at=now)
+    player_uid = str(actor.uid)
+    saved: tuple[str, ...] = ()
     if reserved:
         Reservation.objects.filter(session=session, player_id=actor.id).delete()
-    player_uid = str(actor.uid)
+        # Saved with the session row below (its reservations_doc).
+        session.reservations_doc = [h for h in session.reservations_doc if h["uid"] != player_uid]
+        saved = ("reservations_doc",)
     before = (set(session.users_doc), documents.invited_uids(session.invites_doc, now))
     accepted = 0
     if any(invite["uid"] == player_uid for invite in session.invites_doc):
@@ -244,14 +248,14 @@ def _add_member(
             .update(state=InviteState.ACCEPTED, date_modified=now)
         )
     if not _appendable(session, now):
-        documents.session_commit(session, now=now)  # re-rendered: the response re-reads it
+        documents.session_commit(session, now=now, fields=saved)  # re-rendered: the response re-reads it
     else:
         session.users_doc.append(player_uid)
         if chosen is not None:
             next(t for t in session.teams_doc if t["index"] == chosen)["players"].append(player_uid)
         if accepted:
             session.invites_doc = [invite for invite in session.invites_doc if invite["uid"] != player_uid]
-        documents.session_commit(session, now=now, before=before, render=False)
+        documents.session_commit(session, now=now, fields=saved, before=before, render=False)
         documents.vouch(session, documents.locked_host_uid(session))
     made = [
         events.event(
@@ -461,7 +465,11 @@ def session_kick(*, session_id: int, actor: Actor, player_uid: Any) -> GameSessi
         raise Conflict("The session is closed.", code="session_closed", status=session.status)
     is_member = Membership.objects.filter(session=session, player=player).exists()
     reservations = documents.drop_reservations(
-        Reservation.objects.filter(session=session, player=player), now, cancelled_by=actor, cancel=True
+        Reservation.objects.filter(session=session, player=player),
+        now,
+        cancelled_by=actor,
+        cancel=True,
+        session=session,
     )
     documents.mark_expired_invites(Invite.objects.filter(session=session, player=player), now)
     invites = Invite.objects.filter(session=session, player=player, state=InviteState.PENDING).update(
