@@ -67,7 +67,7 @@ def load(log=print) -> None:
         Reservation,
         Team,
     )
-    from sessions_app.services.membership import hash_join_password
+    from sessions_app.services.join_passwords import hash_join_password
 
     started = time.monotonic()
     connection.close()

@@ -39,7 +39,7 @@ from .models import (
     Song,
     Team,
 )
-from .services import documents, membership
+from .services import documents, join_passwords, membership
 
 _T = TypeVar("_T")
 
@@ -249,7 +249,7 @@ def seed_demo(
     with transaction.atomic():
         demo_players, game_server, counts["players"] = _ensure_players(players)
         charts, counts["songs"], counts["charts"] = _ensure_catalog()
-    password_hash = membership.hash_join_password(JOIN_PASSWORD)
+    password_hash = join_passwords.hash_join_password(JOIN_PASSWORD)
     for chunk in _chunks(0, sessions, CHUNK):
         uids = [session_uid(n) for n in chunk]
         existing: set[uuid.UUID] = set()

@@ -47,8 +47,9 @@ from sessions_app.models import (
     perm,
 )
 from sessions_app.services.invites import invite_create, reservation_create
+from sessions_app.services.join_passwords import check_join_password
 from sessions_app.services.lifecycle import session_close
-from sessions_app.services.membership import check_join_password, session_join
+from sessions_app.services.membership import session_join
 from sessions_app.services.sessions import session_update
 from sessions_project.times import iso
 

@@ -10,7 +10,8 @@ import pytest
 
 from sessions_app.models import GameSession, JoinPasswordFailure, Membership
 from sessions_app.services.invites import invite_create, reservation_create
-from sessions_app.services.membership import check_join_password, hash_join_password, session_join
+from sessions_app.services.join_passwords import check_join_password, hash_join_password
+from sessions_app.services.membership import session_join
 from sessions_app.services.sessions import session_update
 
 from .factories import PlayerFactory

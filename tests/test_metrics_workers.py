@@ -58,7 +58,9 @@ def test_every_workers_requests_are_in_any_scrape(tmp_path):
         )
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_until_serving(server, f"{base}/healthz", log)
+        # Waited for on /metrics: a readiness poll of /healthz that a loaded machine answers
+        # late would be counted among the 60.
+        wait_until_serving(server, f"{base}/metrics", log)
         before = healthz_count(urllib.request.urlopen(f"{base}/metrics", timeout=10).read().decode())
         # Side by side, so that every worker takes some.
         with ThreadPoolExecutor(max_workers=6) as pool:

@@ -3,7 +3,8 @@ and the management commands call these functions (never the ORM for a write of t
 
     sessions    create, update, delete and truncate sessions; the document's ETag; the
                 live-session quota of a host
-    membership  join (join passwords and their throttles), leave, teams, kicks
+    membership  join, leave, teams, kicks
+    join_passwords  hashing and checking join passwords, the wrong-password throttles
     invites     invites and reservations; the pending-invite quota of a session
     lifecycle   status transitions, closing, heartbeats, the sweeper (close_due_sessions),
                 purging closed sessions, statistics

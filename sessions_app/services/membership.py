@@ -1,4 +1,4 @@
-"""Membership: join (with the join password and its throttles), leave, teams (choosing,
+"""Membership: join (its password checked by `join_passwords`), leave, teams (choosing,
 moving, resizing) and kicks, with the host hand-over when the host goes.
 
 Lock order: the session row first (`documents.lock_session`), then the rows that hang on it
@@ -12,19 +12,16 @@ join raises its 403. Join and leave count and change the members in the row's re
 
 from __future__ import annotations
 
-import math
 import uuid
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypedDict
 
-from django.conf import settings
-from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.db import transaction
 from django.db.models import Count, Q, Subquery
 from django.utils import timezone
 
 from sessions_project import metrics
-from sessions_project.errors import Conflict, Forbidden, InvalidInput, NotFound, TooManyRequests, field_error
+from sessions_project.errors import Conflict, Forbidden, InvalidInput, NotFound, field_error
 
 from .. import permissions
 from ..event_models import EventType, SessionEvent
@@ -32,13 +29,12 @@ from ..models import (
     GameSession,
     Invite,
     InviteState,
-    JoinPasswordFailure,
     Membership,
     Reservation,
     SessionStatus,
     Team,
 )
-from . import documents, events
+from . import documents, events, join_passwords
 
 if TYPE_CHECKING:
     from django_stubs_ext import WithAnnotations
@@ -52,75 +48,6 @@ if TYPE_CHECKING:
     CountedTeam = WithAnnotations[Team, _TeamSize]
 
 S = SessionStatus
-
-
-def hash_join_password(raw: str) -> str:
-    """Django's PBKDF2 with few rounds (JOIN_PASSWORD_ITERATIONS): a few ms per join."""
-    if not raw:
-        return ""
-    hasher = PBKDF2PasswordHasher()
-    return hasher.encode(raw, hasher.salt(), iterations=settings.JOIN_PASSWORD_ITERATIONS)
-
-
-def check_join_password(raw: str | None, encoded: str) -> bool:
-    if not raw or not encoded:
-        return False
-    return PBKDF2PasswordHasher().verify(raw, encoded)
-
-
-def _throttle_check(session: GameSession, player_id: int, now: datetime) -> None:
-    """429 while the session has had JOIN_PASSWORD_SESSION_MAX_FAILURES failures within the
-    window (whoever made them), or this player JOIN_PASSWORD_MAX_FAILURES of them there.
-
-    One query reads the session's most recent failures, at most the session's limit: failures
-    are recorded only while neither limit is reached, so fewer than that many rows means all
-    of the window's, and the player's are among them. With the limit reached, the player's
-    own throttle lifts no later than the session's unless its failures are among those read."""
-    window = timedelta(seconds=settings.JOIN_PASSWORD_WINDOW)
-    session_max = settings.JOIN_PASSWORD_SESSION_MAX_FAILURES
-    player_max = settings.JOIN_PASSWORD_MAX_FAILURES
-    recent = list(
-        JoinPasswordFailure.objects.filter(session=session, at__gt=now - window)
-        .order_by("-at")
-        .values_list("player_id", "at")[:session_max]
-    )
-    mine = [at for failed_by, at in recent if failed_by == player_id]
-    ends = []  # when each throttle that applies lifts
-    if len(mine) >= player_max:
-        ends.append(mine[player_max - 1] + window)
-    if len(recent) >= session_max:
-        ends.append(recent[session_max - 1][1] + window)
-    if not ends:
-        return
-    until = max(ends)
-    if len(recent) >= session_max:
-        detail = "Too many wrong passwords for this session from all players"
-    else:
-        detail = "Too many wrong passwords for this session"
-    retry_after = max(1, math.ceil((until - now).total_seconds()))
-    raise TooManyRequests(
-        f"{detail}; try again in {retry_after} s.",
-        code="join_throttled",
-        headers={"Retry-After": str(retry_after)},
-    )
-
-
-def _check_password(session: GameSession, actor: Actor, password: str | None, now: datetime) -> Forbidden | None:
-    """Throttle first (a throttled join learns nothing about its password), then verify.
-    Runs under the join's lock on the session row: one session's checks run one at a time, so
-    a burst of concurrent guesses, from one player or many, is counted as a sequence would be,
-    not all read as under the limit. Once throttled, a check costs no hashing.
-    A failure is recorded and returned, not raised: the join commits the record, then raises
-    it (raised inside the transaction, the record would be rolled back with it)."""
-    _throttle_check(session, actor.id, now)
-    if check_join_password(password, session.password_hash):
-        return None
-    window = timedelta(seconds=settings.JOIN_PASSWORD_WINDOW)
-    JoinPasswordFailure.objects.filter(session=session, at__lte=now - window).delete()
-    JoinPasswordFailure.objects.create(session=session, player_id=actor.id, at=now)
-    if password:
-        return Forbidden("Wrong session password.", code="wrong_password")
-    return Forbidden("This session needs a password to join.", code="password_required")
 
 
 def _joinable(session: GameSession, status: str | None = None) -> None:
@@ -209,7 +136,7 @@ def session_join(
         if session.password_hash and not via_invite and not reserved and not _invited(session, actor, now):
             if password_free:
                 raise Forbidden("This session needs a password to join.", code="password_required")
-            refused = _check_password(session, actor, password, now)
+            refused = join_passwords.check_password(session, actor, password, now)
         if refused is None:
             _add_member(session, actor, team, now, reserved=reserved, held=reservations["held"])
     if refused is not None:

@@ -33,7 +33,7 @@ from .. import permissions
 from ..codes import JOIN_CODE_ATTEMPTS, is_join_code_collision
 from ..event_models import EventType, SessionEvent
 from ..models import LIVE_STATUSES, GameSession, Membership, SessionStatus, Team
-from . import documents, events, invites, lifecycle, membership
+from . import documents, events, invites, join_passwords, lifecycle, membership
 
 if TYPE_CHECKING:
     from ..permissions import Actor
@@ -129,7 +129,7 @@ def _session_create(
         visibility=values.get("visibility", "public"),
         num_teams=values.get("num_teams", 0),
         team_size=values.get("team_size", 0),
-        password_hash=membership.hash_join_password(values.get("password") or ""),
+        password_hash=join_passwords.hash_join_password(values.get("password") or ""),
         type=values.get("type", "default"),
         name=values.get("name", ""),
         desc=values.get("desc", ""),
@@ -307,10 +307,10 @@ def session_update(
         raw = values["password"] or ""
         if (
             raw
-            and not membership.check_join_password(raw, session.password_hash)
+            and not join_passwords.check_join_password(raw, session.password_hash)
             or (not raw and session.password_hash)
         ):
-            session.password_hash = membership.hash_join_password(raw)
+            session.password_hash = join_passwords.hash_join_password(raw)
             changed.add("password_hash")
 
     if "idle_timeout" in values and values["idle_timeout"] != session.idle_timeout:
