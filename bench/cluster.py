@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import hashlib
+import hmac
 import http.client
 import json
 import os
@@ -272,16 +274,24 @@ class Tally:
 
 
 class Receiver(BaseHTTPRequestHandler):
-    """The webhook endpoint: counts deliveries by event id."""
+    """The webhook endpoint: counts deliveries by event id, and those whose signature (README
+    "Checking the signature") does not match the endpoint's secret."""
 
     seen: collections.Counter[int] = collections.Counter()
+    badly_signed = 0
+    secret = ""
     lock = threading.Lock()
 
     def do_POST(self) -> None:  # noqa: N802 (the http.server name)
         body = self.rfile.read(int(self.headers["Content-Length"]))
         event_id = json.loads(body)["id"]
+        header = self.headers.get("X-Session-Signature", "")
+        parts = dict(part.split("=", 1) for part in header.split(",") if "=" in part)
+        expected = hmac.new(self.secret.encode(), f"{parts.get('t')}.".encode() + body, hashlib.sha256).hexdigest()
         with self.lock:
             self.seen[event_id] += 1
+            if not hmac.compare_digest(expected, parts.get("v1", "")):
+                Receiver.badly_signed += 1
         self.send_response(204)
         self.end_headers()
 
@@ -577,9 +587,9 @@ def check_webhooks(cluster: Cluster, endpoint_after: int, checks) -> None:
     seen = dict(Receiver.seen)
     twice = sum(1 for n in seen.values() if n > 1)
     checks["two webhook workers: each event delivered once"] = (
-        set(seen) == wanted and twice == 0,
+        set(seen) == wanted and twice == 0 and Receiver.badly_signed == 0,
         f"{len(wanted)} events; received {len(seen)} distinct, {twice} more than once, "
-        f"{len(wanted - set(seen))} missing; {attempts} attempts recorded",
+        f"{len(wanted - set(seen))} missing, {Receiver.badly_signed} badly signed; {attempts} attempts recorded",
     )
 
 
@@ -617,9 +627,11 @@ def main() -> int:
             "-c",
             "from sessions_app.services.webhooks import endpoint_register; "
             "from sessions_app.webhook_models import WebhookEndpoint; "
-            f"print(endpoint_register(endpoint=WebhookEndpoint(url={url!r})).after_event_id)",
+            f"endpoint = endpoint_register(endpoint=WebhookEndpoint(url={url!r})); "
+            "print(endpoint.after_event_id, endpoint.secret)",
         )
-        endpoint_after = int(registered.strip().splitlines()[-1])
+        after, Receiver.secret = registered.strip().splitlines()[-1].split()
+        endpoint_after = int(after)
         cluster.start_services()
         log(f"app processes on {cluster.app_ports}, live on {cluster.live_port}, 2 sweepers, 2 webhook workers")
         run_load(cluster, checks)
