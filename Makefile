@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run serve test fuzz bench lint format check install install-dev lock clean
+.PHONY: run serve test fuzz bench cluster-test lint format check install install-dev lock clean
 
 # The venv's own pip installs the locks; it is not upgraded from the network first (the
 # development lock pins pip itself, and install-dev brings it to that release).
@@ -71,6 +71,18 @@ fuzz: install-dev
 bench: install
 	@command -v wrk >/dev/null || { echo "bench: wrk is missing (apt-get install wrk)" >&2; exit 1; }
 	$(BIN)/python -m bench.run
+
+## cluster-test: the service as several nodes on this machine (bench/cluster.py): pgbouncer in
+## transaction mode (Debian package, installed if missing) in front of a PostgreSQL database of
+## its own (cluster_test at CLUSTER_PG, postgres://postgres@127.0.0.1:5432), two gunicorn app
+## processes, one uvicorn live process, two sweepers and two webhook workers sharing Redis
+## (CLUSTER_REDIS_URL, redis://127.0.0.1:6379/0); a mixed load on both app processes with a
+## WebSocket listener, then checks (no 5xx, events exactly once, capacity, shared throttles,
+## each close and delivery once). Prints a report; exits 1 if a check failed.
+cluster-test: install
+	@command -v pgbouncer >/dev/null || [ -x /usr/sbin/pgbouncer ] || { echo "cluster-test: installing pgbouncer"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer >/dev/null; }
+	$(BIN)/python -m bench.cluster
 
 ## lint: ruff (lint and format check) and mypy (types; configured in pyproject.toml)
 lint: install-dev

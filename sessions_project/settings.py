@@ -392,10 +392,24 @@ DATABASE_CONNECT_TIMEOUT = env_int("DATABASE_CONNECT_TIMEOUT", 3, 1)
 DATABASE_STATEMENT_TIMEOUT = env_int("DATABASE_STATEMENT_TIMEOUT", 4000)
 DATABASE_LOCK_TIMEOUT = env_int("DATABASE_LOCK_TIMEOUT", 3000)
 RUNNING_MANAGEMENT_COMMAND = env_str("SESSIONS_MANAGEMENT_COMMAND", "") not in ("", "runserver")
+# DATABASE_POOLER=pgbouncer: DATABASE_URL names a pgbouncer in transaction mode (docs/scaling.md),
+# where consecutive transactions of one client may run on different server connections. Then
+# nothing may outlive a transaction on the server: no server-side cursors (Django declares them
+# WITH HOLD outside a transaction: `.iterator()`, admin's CSV export), and no startup `options`
+# (pgbouncer refuses that parameter, and ignoring it would drop the timeouts silently): set the
+# statement and lock timeouts on the database role instead (ALTER ROLE ... SET statement_timeout).
+# Prepared statements are already off (Django's psycopg default); advisory locks are all
+# transaction-level (pg_advisory_xact_lock).
+DATABASE_POOLERS = ("", "pgbouncer")
+DATABASE_POOLER = env_str("DATABASE_POOLER", "").strip().lower()
+if DATABASE_POOLER not in DATABASE_POOLERS:
+    raise ImproperlyConfigured(f"DATABASE_POOLER must be empty or 'pgbouncer', not {DATABASE_POOLER!r}")
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     _options = DATABASES["default"].setdefault("OPTIONS", {})
     _options["connect_timeout"] = max(DATABASE_CONNECT_TIMEOUT, 2)
-    if not RUNNING_MANAGEMENT_COMMAND:
+    if DATABASE_POOLER == "pgbouncer":
+        DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+    elif not RUNNING_MANAGEMENT_COMMAND:
         _options["options"] = (
             f"-c statement_timeout={DATABASE_STATEMENT_TIMEOUT} -c lock_timeout={DATABASE_LOCK_TIMEOUT}"
         )

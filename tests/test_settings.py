@@ -44,6 +44,7 @@ SETTINGS_VARIABLES = (
     "DATABASE_STATEMENT_TIMEOUT",
     "DATABASE_LOCK_TIMEOUT",
     "SESSIONS_MANAGEMENT_COMMAND",
+    "DATABASE_POOLER",
 )
 
 # A request through the whole stack, without a database: the landing page and an
@@ -209,6 +210,46 @@ def test_postgresql_gets_connect_statement_and_lock_timeouts(tmp_path):
     options = json.loads(result.stdout.strip().splitlines()[-1])
     assert options["connect_timeout"] == 3
     assert options["options"] == "-c statement_timeout=2500 -c lock_timeout=3000"
+
+
+POOLED_DATABASE_SCRIPT = (
+    "import json, django; django.setup(); from django.conf import settings; "
+    "database = settings.DATABASES['default']; "
+    "print(json.dumps({'options': database.get('OPTIONS', {}), "
+    "'server_side_cursors_disabled': database.get('DISABLE_SERVER_SIDE_CURSORS', False), "
+    "'conn_max_age': database['CONN_MAX_AGE']}))"
+)
+
+
+def test_behind_pgbouncer_nothing_outlives_a_transaction_on_the_server(tmp_path):
+    # Transaction mode: no WITH HOLD cursors, and no startup `options` (pgbouncer refuses it;
+    # the timeouts go on the database role instead).
+    result = run_django(
+        tmp_path,
+        ["-c", POOLED_DATABASE_SCRIPT],
+        DATABASE_URL="postgres://postgres@127.0.0.1:6432/unused",
+        DATABASE_POOLER="pgbouncer",
+    )
+
+    assert result.returncode == 0, result.stderr
+    seen = json.loads(result.stdout.strip().splitlines()[-1])
+    assert seen == {"options": {"connect_timeout": 3}, "server_side_cursors_disabled": True, "conn_max_age": 600}
+
+
+def test_without_a_pooler_server_side_cursors_stay_on(tmp_path):
+    result = run_django(
+        tmp_path, ["-c", POOLED_DATABASE_SCRIPT], DATABASE_URL="postgres://postgres@127.0.0.1:5432/unused"
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1])["server_side_cursors_disabled"] is False
+
+
+def test_an_unknown_pooler_stops_the_start_up(tmp_path):
+    result = run_django(tmp_path, ["manage.py", "check"], DATABASE_POOLER="pgpool")
+
+    assert result.returncode != 0
+    assert "DATABASE_POOLER" in result.stderr
 
 
 def test_management_commands_get_no_statement_timeout(tmp_path):

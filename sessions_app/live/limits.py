@@ -19,6 +19,10 @@ from django.conf import settings
 
 # Seconds a place lasts without a refresh (several keep-alive ticks).
 LEASE_TICKS = 4
+# Redis connections of one live process's event loop for the count, and how long a call waits
+# for one of them when all are busy.
+REDIS_POOL_CONNECTIONS = 50
+REDIS_POOL_WAIT_SECONDS = 10
 
 
 def _lease() -> float:
@@ -76,7 +80,13 @@ class RedisConnections:
         loop = asyncio.get_running_loop()
         client = self._clients.get(loop)
         if client is None:
-            client = self._clients[loop] = redis.asyncio.Redis.from_url(self.url)
+            # A blocking pool: past its connections, a call waits for one to come free (a
+            # burst of clients connecting or dropping at once) instead of raising
+            # MaxConnectionsError, which would leave a place held until its lease lapses.
+            pool = redis.asyncio.BlockingConnectionPool.from_url(
+                self.url, max_connections=REDIS_POOL_CONNECTIONS, timeout=REDIS_POOL_WAIT_SECONDS
+            )
+            client = self._clients[loop] = redis.asyncio.Redis(connection_pool=pool)
         return client
 
     def _key(self, player_uid: Any) -> str:
