@@ -57,6 +57,7 @@ def load(log=print) -> None:
     from django.db import connection, transaction
 
     from players_app.models import Player
+    from sessions_app.codes import JOIN_CODE_ALPHABET
     from sessions_app.models import (
         SCOPE_ANY,
         SCOPE_READ_PLAYER_SELF,
@@ -91,6 +92,7 @@ def load(log=print) -> None:
         "p": p,
         "pw": make_password("bench-password"),
         "join_pw": hash_join_password("bench-join-password"),
+        "code_alphabet": JOIN_CODE_ALPHABET,
     }
 
     # The j-th player of session i (see the module docstring); SQL text with i and j spliced in.
@@ -120,7 +122,7 @@ def load(log=print) -> None:
             INSERT INTO {t["session"]} (id, uid, date_created, date_modified, version, data, host_id, creator_id,
                 server_uid, status, visibility, num_teams, team_size, password_hash, type, name, "desc",
                 highlight, workspace_id, is_imported, idle_timeout, last_activity_at, idle_deadline, closes_at,
-                closed_at, users_doc, teams_doc, invites_doc, reservations_doc)
+                closed_at, users_doc, teams_doc, invites_doc, reservations_doc, join_code)
             SELECT s.id, gen_random_uuid(), s.created, s.modified, 1 + s.id % 7,
                 jsonb_build_object(
                     'map', (ARRAY['dust', 'inferno', 'nuke', 'mirage', 'train'])[1 + s.id % 5],
@@ -151,7 +153,10 @@ def load(log=print) -> None:
                 CASE WHEN s.id % 3 = 0 THEN (SELECT jsonb_build_array(jsonb_build_object('uid', pl.uid::text,
                         'expiresAt', CASE WHEN s.id % 2 = 0 THEN {iso("s.invite_expiry")} END))
                     FROM {t["player"]} pl WHERE pl.id = {nth("s.id", "5")}) ELSE '[]'::jsonb END,
-                '[]'::jsonb
+                '[]'::jsonb,
+                -- A distinct join code per session: its id written in the codes' 31 characters.
+                (SELECT string_agg(substr(%(code_alphabet)s, 1 + ((s.id / power(31, k)::bigint) % 31)::int, 1), ''
+                    ORDER BY k) FROM generate_series(0, 5) k)
             FROM (
                 SELECT g AS id, c.created, c.created + (now() - c.created) * ((g::bigint * 40503) % 65537) / 65537.0
                         AS modified,
