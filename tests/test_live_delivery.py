@@ -12,7 +12,6 @@ import pytest
 from asgiref.sync import async_to_sync, sync_to_async
 from django.test import override_settings
 
-from sessions_app.live.limits import live_connections
 from sessions_app.models import Invite
 from sessions_app.services import invites, membership, sessions
 from sessions_app.services.sessions import session_create
@@ -20,14 +19,7 @@ from sessions_app.services.sessions import session_create
 from .factories import PlayerFactory
 from .live_client import access_token, close_code, next_event, socket
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def _no_places_held():
-    live_connections.reset()
-    yield
-    live_connections.reset()
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("no_live_places_held")]
 
 
 HARBOR = {"data": {"map": "harbor"}}

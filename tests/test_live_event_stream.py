@@ -12,7 +12,6 @@ from asgiref.sync import async_to_sync, sync_to_async
 from django.test import override_settings
 from prometheus_client import REGISTRY
 
-from sessions_app.live.limits import live_connections
 from sessions_app.live.streams import Closed, Feed, LiveStream
 from sessions_app.services import membership
 from sessions_app.services.sessions import session_create
@@ -20,14 +19,7 @@ from sessions_app.services.sessions import session_create
 from .conftest import as_token
 from .live_client import EventStream, access_token
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def _no_places_held():
-    live_connections.reset()
-    yield
-    live_connections.reset()
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("no_live_places_held")]
 
 
 def stream(session) -> str:

@@ -29,8 +29,6 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import connection, transaction
 from django.db.models import (
-    Case,
-    Count,
     Exists,
     F,
     Func,
@@ -38,16 +36,12 @@ from django.db.models import (
     OuterRef,
     Q,
     QuerySet,
-    Subquery,
-    Value,
-    When,
 )
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from sessions_project.errors import Conflict, Forbidden, InvalidInput, NotFound, field_error
 
-from .. import search
+from .. import places, search
 from ..filters import GameSessionFilterSet
 from ..models import LIVE_STATUSES, GameSession, Membership, Reservation, SessionStatus
 from . import documents, membership, sessions
@@ -148,16 +142,11 @@ class _ArrayLength(Func):
 def _candidates(actor: Actor, filters: Mapping[str, str], team: int | None) -> list[GameSession]:
     """The matching live sessions the caller is in (first), then the best it may join now, in
     the quick join's order; at most CANDIDATES. One query: members are counted from the
-    rendered `users` and `teams` (as a join counts them), reservations from their table."""
+    rendered `users` and `teams` (as a join counts them), free places by the rule the list's
+    `freePlaces` uses (`places.free_places_sql`)."""
     now = timezone.now()
     matching = matching_sessions(GameSession.objects.visible_to(actor), filters, actor)
-    capacity = Case(
-        When(num_teams__gt=0, team_size__gt=0, then=F("num_teams") * F("team_size")),
-        default=Value(None),
-        output_field=IntegerField(),
-    )
     active = Reservation.objects.active(now).filter(session=OuterRef("pk")).order_by()
-    held = Coalesce(Subquery(active.values("session").annotate(n=Count("pk")).values("n")[:1]), 0)
     ranked = (
         matching.filter(Q(status__in=LIVE_STATUSES) & ~GameSession.objects.due_q(now))
         .annotate(
@@ -166,7 +155,7 @@ def _candidates(actor: Actor, filters: Mapping[str, str], team: int | None) -> l
         )
         .alias(
             reserved_mine=Exists(active.filter(player_id=actor.id)),
-            free=capacity - _ArrayLength("users_doc") - held,
+            free=places.free_places_sql(now),
         )
     )
     joinable = (
