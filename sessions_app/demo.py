@@ -28,6 +28,7 @@ from django.utils import timezone
 from players_app.models import Player
 from players_app.services import GAME_SERVERS_GROUP, default_group, player_create
 
+from .codes import new_join_code
 from .demo_sessions import NAMESPACE, Plan, plan_session
 from .models import (
     Chart,
@@ -174,7 +175,21 @@ def _in_parts(values: list[_T], size: int = 500) -> Iterator[list[_T]]:
         yield values[first : first + size]
 
 
+def _distinct_join_codes(plans: list[Plan]) -> None:
+    """Give each planned session a join code no other session holds. Drawn one by one as the
+    field's default, a hundred thousand codes would almost surely repeat one (the birthday
+    bound of 887 million codes), which the live-code constraint refuses."""
+    taken = set(GameSession.objects.values_list("join_code", flat=True))
+    for plan in plans:
+        code = new_join_code()
+        while code in taken:
+            code = new_join_code()
+        taken.add(code)
+        plan.session["join_code"] = code
+
+
 def _write(plans: list[Plan], counts: dict[str, int]) -> None:
+    _distinct_join_codes(plans)
     _Inserter(GameSession).insert([p.session for p in plans])
     session_pks: dict[uuid.UUID, int] = {}
     for part in _in_parts([p.session["uid"] for p in plans]):

@@ -674,3 +674,15 @@ def test_seed_demo_writes_in_bulk_its_queries_do_not_grow_with_the_sessions(cloc
     assert Membership.objects.count() > 2000
     assert len(large) < 100, len(large)
     assert len(large) < 3 * len(small)
+
+
+def test_seed_demo_gives_every_session_a_distinct_join_code_even_when_draws_repeat(monkeypatch, clock):
+    draws = iter(["AAAAAA", "AAAAAA", "BBBBBB", "AAAAAA", "BBBBBB", *(f"C{n:05d}" for n in range(10_000))])
+    monkeypatch.setattr(demo, "new_join_code", lambda: next(draws))
+
+    run("seed_demo", "--players", "3", "--sessions", "20")
+
+    codes = list(GameSession.objects.values_list("join_code", flat=True))
+    assert len(codes) == 20
+    assert len(set(codes)) == 20  # the repeated draws were drawn again
+    assert {"AAAAAA", "BBBBBB"} <= set(codes)
