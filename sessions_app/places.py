@@ -107,18 +107,26 @@ def free_places_sort_key(now: datetime) -> ColumnSQL:
     return ColumnSQL(build, ("num_teams", "team_size", "users_doc", "reservations_doc"), models.IntegerField())
 
 
-def active_held(reservations_doc: list[dict[str, Any]], now: datetime) -> int:
+def active_holders(reservations_doc: list[dict[str, Any]], now: datetime) -> set[str]:
+    """The uids of the players whose reservation is active at `now`. Expiries are stored to the
+    millisecond (`expiry`), so this comparison of ISO texts agrees with the table's."""
     if not reservations_doc:
-        return 0
+        return set()
     now_iso = iso(now)
-    return sum(1 for held in reservations_doc if held["expiresAt"] > now_iso)
+    return {held["uid"] for held in reservations_doc if held["expiresAt"] > now_iso}
+
+
+def expiry(at: datetime) -> datetime:
+    """A reservation's expiry as stored: to the millisecond, as its `reservations_doc` entry
+    writes it, so that the row and the entry expire at the same instant."""
+    return at.replace(microsecond=at.microsecond - at.microsecond % 1000)
 
 
 def free_places(open_count: int | None, reservations_doc: list[dict[str, Any]], now: datetime) -> int | None:
     """freePlaces from a row's `open_places` (capacity minus members) as of now."""
     if open_count is None:
         return None
-    return max(open_count - active_held(reservations_doc, now), 0)
+    return max(open_count - len(active_holders(reservations_doc, now)), 0)
 
 
 def capacity_left(num_teams: int, team_size: int, members: int) -> int | None:

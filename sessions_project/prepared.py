@@ -26,12 +26,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import orjson
 from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import Field, JSONField, QuerySet
+from django.db.models import Field, JSONField, Model, QuerySet
 from django.db.models.sql.compiler import SQLCompiler
 
 Prepare = Callable[[Any, BaseDatabaseWrapper], Any]
@@ -77,7 +77,7 @@ class PreparedRows:
 
     def __init__(
         self,
-        build: Callable[..., QuerySet[Any, dict[str, Any]]],
+        build: Callable[..., QuerySet[Any, Any]],
         *parameters: Parameter,
         raw_json: frozenset[str] = frozenset(),
         raw_text: frozenset[str] = frozenset(),
@@ -97,6 +97,23 @@ class PreparedRows:
         return compiled
 
     def _compile(self, alias: str) -> _Compiled:
+        queryset, compiler, sql, params, slots = self._compile_sql(alias)
+        query = queryset.query
+        # As Django's ValuesIterable names them: values() selects in the order it was given
+        # (`selected`), which puts an annotation among the columns where it was named.
+        selected = getattr(query, "selected", None)
+        names = list(selected) if selected else [*query.extra_select, *query.values_select, *query.annotation_select]
+        columns = [selected[0] for selected in compiler.select[0 : compiler.col_count]]
+        converters = compiler.get_converters(columns)
+        for position, name in enumerate(names):
+            if name in self._raw_json or name in self._raw_text:
+                if not isinstance(getattr(columns[position], "output_field", None), JSONField):
+                    raise ValueError(f"{name} is not a JSON column")
+                converters[position] = ([_fragment if name in self._raw_json else _text], columns[position])
+        return _Compiled(sql, params, slots, names, compiler, converters)
+
+    def _compile_sql(self, alias: str) -> tuple[QuerySet[Any, Any], SQLCompiler, str, list[Any], list[tuple[int, int]]]:
+        """The queryset's SQL, its parameters and where the arguments go among them."""
         connection = connections[alias]
         built = []
         for which in (0, 1):
@@ -115,22 +132,10 @@ class PreparedRows:
                 if len(matches) != 1:
                     raise ValueError(f"parameter {position} of the prepared query is no single argument: {sql}")
                 slots.append((position, matches[0]))
-        query = queryset.query
-        # As Django's ValuesIterable names them: values() selects in the order it was given
-        # (`selected`), which puts an annotation among the columns where it was named.
-        selected = getattr(query, "selected", None)
-        names = list(selected) if selected else [*query.extra_select, *query.values_select, *query.annotation_select]
-        columns = [selected[0] for selected in compiler.select[0 : compiler.col_count]]
-        converters = compiler.get_converters(columns)
-        for position, name in enumerate(names):
-            if name in self._raw_json or name in self._raw_text:
-                if not isinstance(getattr(columns[position], "output_field", None), JSONField):
-                    raise ValueError(f"{name} is not a JSON column")
-                converters[position] = ([_fragment if name in self._raw_json else _text], columns[position])
-        return _Compiled(sql, params, slots, names, compiler, converters)
+        return queryset, compiler, sql, params, slots
 
-    def rows(self, *arguments: Any, using: str = "default") -> list[dict[str, Any]]:
-        compiled = self._compiled(using)
+    def _fetch(self, compiled: _Compiled, arguments: tuple[Any, ...], using: str) -> list[Any]:
+        """The rows, converted as Django would convert them."""
         connection = connections[using]
         params = list(compiled.params)
         if compiled.slots:
@@ -139,11 +144,71 @@ class PreparedRows:
                 params[position] = prepared[index]
         with connection.cursor() as cursor:
             cursor.execute(compiled.sql, params)
-            fetched = cursor.fetchall()
-        rows = compiled.compiler.apply_converters(fetched, compiled.converters) if compiled.converters else fetched
+            fetched: list[Any] = cursor.fetchall()
+        if not compiled.converters:
+            return fetched
+        return list(compiled.compiler.apply_converters(fetched, compiled.converters))
+
+    def rows(self, *arguments: Any, using: str = "default") -> list[dict[str, Any]]:
+        compiled = self._compiled(using)
         names = compiled.names
-        return [dict(zip(names, row, strict=True)) for row in rows]
+        return [dict(zip(names, row, strict=True)) for row in self._fetch(compiled, arguments, using)]
 
     def first(self, *arguments: Any, using: str = "default") -> dict[str, Any] | None:
         rows = self.rows(*arguments, using=using)
         return rows[0] if rows else None
+
+
+@dataclass
+class _CompiledInstances:
+    compiled: _Compiled
+    model: type[Model]
+    start: int  # the model's first column in a row
+    attnames: list[str]  # the model's columns, in the order they are selected
+    annotations: list[tuple[str, int]]  # (attribute, position in the row)
+
+
+M = TypeVar("M", bound=Model)
+
+
+class PreparedInstances(PreparedRows, Generic[M]):
+    """As PreparedRows, for a queryset of model instances (no values(), no select_related):
+    each row becomes the instance Django's ModelIterable would build (`Model.from_db`), with
+    its annotations set as attributes. Also for a `select_for_update()` queryset: it is
+    compiled on its first run, inside the caller's transaction."""
+
+    def __init__(self, build: Callable[..., QuerySet[M, M]], *parameters: Parameter) -> None:
+        super().__init__(build, *parameters)
+
+    def _compiled_instances(self, alias: str) -> _CompiledInstances:
+        cache: dict[str, _CompiledInstances] = self._local.__dict__.setdefault("instances_by_alias", {})
+        found = cache.get(alias)
+        if found is None:
+            queryset, compiler, sql, params, slots = self._compile_sql(alias)
+            klass_info = compiler.klass_info
+            if klass_info is None or klass_info.get("related_klass_infos"):
+                raise ValueError(f"not a plain model query: {sql}")
+            fields = klass_info["select_fields"]
+            start, end = fields[0], fields[-1] + 1
+            columns = [selected[0] for selected in compiler.select[0 : compiler.col_count]]
+            found = cache[alias] = _CompiledInstances(
+                _Compiled(sql, params, slots, [], compiler, compiler.get_converters(columns)),
+                klass_info["model"],
+                start,
+                [selected[0].target.attname for selected in compiler.select[start:end]],
+                list(compiler.annotation_col_map.items()),
+            )
+        return found
+
+    def instances(self, *arguments: Any, using: str = "default") -> list[M]:
+        prepared = self._compiled_instances(using)
+        start, end = prepared.start, prepared.start + len(prepared.attnames)
+        made: list[M] = []
+        for row in self._fetch(prepared.compiled, arguments, using):
+            instance: M = prepared.model.from_db(  # type: ignore[assignment]  # the build's model
+                using, prepared.attnames, row[start:end]
+            )
+            for attribute, position in prepared.annotations:
+                setattr(instance, attribute, row[position])
+            made.append(instance)
+        return made

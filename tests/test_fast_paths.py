@@ -14,9 +14,9 @@ from decimal import Decimal
 
 import orjson
 import pytest
-from django.db import connection
+from django.db import connection, transaction
+from django.db.models import F, Q
 from django.db.models import JSONField as StockJSONField
-from django.db.models import Q
 from rest_framework.renderers import JSONRenderer
 from rest_framework_simplejwt.exceptions import InvalidToken
 from rest_framework_simplejwt.tokens import AccessToken
@@ -24,8 +24,11 @@ from rest_framework_simplejwt.tokens import AccessToken
 from players_app.authentication import StatelessJWTAuthentication, player_claims
 from sessions_app.api.serializers import SESSION_ROW_BY_UID, document_values
 from sessions_app.models import GameSession
+from sessions_app.services import documents
+from sessions_app.services.documents import LOCKED_HOST_UID
+from sessions_project.errors import NotFound
 from sessions_project.jsonfield import JSONField
-from sessions_project.prepared import Parameter, PreparedRows
+from sessions_project.prepared import Parameter, PreparedInstances, PreparedRows
 from sessions_project.renderers import OrjsonRenderer
 
 from .conftest import as_token
@@ -142,6 +145,45 @@ def test_prepared_read_refuses_a_query_that_writes_its_argument_into_the_sql():
 
     with pytest.raises(ValueError, match="SQL text"):
         inlined.rows(5)
+
+
+@pytest.mark.django_db
+def test_prepared_locked_read_builds_the_instance_the_queryset_builds(make_session, host, member):
+    made = make_session(host, data={"map": "dust"}, num_teams=2, team_size=2)
+    with transaction.atomic():
+        expected = (
+            GameSession.objects.select_for_update(of=("self",))
+            .annotate(**{LOCKED_HOST_UID: F("host__uid")})
+            .get(pk=made.pk)
+        )
+        by_id = documents.lock_session(made.pk)
+        by_uid = documents.lock_session(uid=made.uid)
+
+    for locked in (by_id, by_uid):
+        assert type(locked) is GameSession
+        assert locked.pk == made.pk
+        assert {f.attname: getattr(locked, f.attname) for f in GameSession._meta.concrete_fields} == {
+            f.attname: getattr(expected, f.attname) for f in GameSession._meta.concrete_fields
+        }
+        assert documents.locked_host_uid(locked) == host.uid
+        assert not locked._state.adding
+        assert locked._state.db == "default"
+
+
+@pytest.mark.django_db
+def test_prepared_locked_read_answers_404_for_a_session_that_is_not_there():
+    with transaction.atomic(), pytest.raises(NotFound):
+        documents.lock_session(uid=uuid.uuid4())
+
+
+def test_prepared_instances_refuse_a_query_that_follows_a_relation():
+    related = PreparedInstances(
+        lambda pk: GameSession.objects.select_related("host").filter(pk=pk),
+        Parameter(lambda value, connection: value, (-101, -102)),
+    )
+
+    with pytest.raises(ValueError, match="plain model query"):
+        related.instances(1)
 
 
 def _raw(token: AccessToken) -> bytes:

@@ -260,7 +260,26 @@ def test_the_default_expiry_comes_from_the_reservation_ttl_setting(api, host, me
 
     assert response.status_code == 201
     assert response.json()["expiresAt"] == iso(clock.now + timedelta(seconds=42))
-    assert Reservation.objects.get().expires_at == clock.now + timedelta(seconds=42)
+    # Stored to the millisecond, as the session's reservations_doc writes it.
+    expected = clock.now + timedelta(seconds=42)
+    assert Reservation.objects.get().expires_at == expected.replace(microsecond=expected.microsecond // 1000 * 1000)
+
+
+def test_a_reservation_and_its_place_expire_at_the_same_instant(api, host, member, make_session, clock):
+    """The row (what a join and the sweeper read) and the session's reservations_doc (what
+    freePlaces and a join's capacity count read) agree to the microsecond."""
+    session = make_session(host, num_teams=1, team_size=2)
+    expires_at = "2099-01-01T00:00:00.123456Z"
+
+    response = api.as_(host).post(
+        f"{url(session)}/reservations", {"player": str(member.uid), "expiresAt": expires_at}, format="json"
+    )
+
+    assert response.status_code == 201, response.json()
+    stored = Reservation.objects.get().expires_at
+    assert stored.microsecond == 123000
+    session.refresh_from_db()
+    assert session.reservations_doc == [{"uid": str(member.uid), "expiresAt": iso(stored)}]
 
 
 def test_the_reservation_ttl_defaults_to_five_minutes():

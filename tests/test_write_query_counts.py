@@ -47,11 +47,10 @@ def test_a_join_locks_the_row_inserts_the_member_and_updates_the_row(
     session = make_session(host)
     caller = as_token(member)
 
-    # 1 the session row, locked (with its host's uid); 2 the active reservations (how many, and
-    # whether one is the caller's); 3 INSERT the membership; 4 the caller's view stamp
-    # (upsert); 5 UPDATE the session row (members, version, dates); 6 INSERT the event
-    # (member.joined)
-    with django_assert_num_queries(6 + SAVEPOINTS):
+    # 1 the session row, locked (with its host's uid; its members and active reservations are
+    # read from the row); 2 INSERT the membership; 3 the caller's view stamp (upsert); 4 UPDATE
+    # the session row (members, version, dates); 5 INSERT the event (member.joined)
+    with django_assert_num_queries(5 + SAVEPOINTS):
         response = api.as_(caller).post(url(session, "/join"))
 
     assert response.status_code == 200, response.json()
@@ -65,10 +64,9 @@ def test_a_join_with_the_password_adds_only_the_throttle_read(
     session = make_session(host, password="s3cret")
     caller = as_token(member)
 
-    # 1 the locked row; 2 the active reservations; 3 the session's recent wrong passwords (the
-    # throttle); 4 INSERT the membership; 5 the view stamp; 6 UPDATE the session row; 7 INSERT
-    # the event (member.joined)
-    with django_assert_num_queries(7 + SAVEPOINTS):
+    # 1 the locked row; 2 the session's recent wrong passwords (the throttle); 3 INSERT the
+    # membership; 4 the view stamp; 5 UPDATE the session row; 6 INSERT the event (member.joined)
+    with django_assert_num_queries(6 + SAVEPOINTS):
         response = api.as_(caller).post(url(session, "/join"), {"password": "s3cret"}, format="json")
 
     assert response.status_code == 200, response.json()
@@ -81,9 +79,9 @@ def test_a_wrong_password_is_recorded_though_the_join_is_refused(
     session = make_session(host, password="s3cret")
     caller = as_token(member)
 
-    # 1 the locked row; 2 the active reservations; 3 the throttle read; 4 DELETE the session's
-    # failures older than the window; 5 INSERT this failure (committed before the 403)
-    with django_assert_num_queries(5 + SAVEPOINTS):
+    # 1 the locked row; 2 the throttle read; 3 DELETE the session's failures older than the
+    # window; 4 INSERT this failure (committed before the 403)
+    with django_assert_num_queries(4 + SAVEPOINTS):
         response = api.as_(caller).post(url(session, "/join"), {"password": "wrong"}, format="json")
 
     assert response.status_code == 403
@@ -95,10 +93,10 @@ def test_a_join_on_a_reservation_deletes_it_too(api, host, member, make_session,
     reservation_create(session_id=session.pk, actor=host, player_uid=member.uid)
     caller = as_token(member)
 
-    # 1 the locked row; 2 the active reservations (one is the caller's: no capacity check);
-    # 3 INSERT the membership (its team's id by index inside the insert); 4 DELETE the
-    # reservation; 5 the view stamp; 6 UPDATE the session row; 7 INSERT the event (member.joined)
-    with django_assert_num_queries(7 + SAVEPOINTS):
+    # 1 the locked row (its reservations_doc holds the caller's: no capacity check); 2 INSERT
+    # the membership (its team's id by index inside the insert); 3 DELETE the reservation;
+    # 4 the view stamp; 5 UPDATE the session row; 6 INSERT the event (member.joined)
+    with django_assert_num_queries(6 + SAVEPOINTS):
         response = api.as_(caller).post(url(session, "/join"))
 
     assert response.status_code == 200, response.json()
@@ -112,10 +110,10 @@ def test_a_join_into_a_chosen_team_costs_what_a_plain_join_does(
     session = make_session(host, num_teams=2, team_size=2)
     caller = as_token(member)
 
-    # 1 the locked row; 2 the active reservations (counted against capacity; team sizes come
-    # from the rendered teams); 3 INSERT the membership into team 1; 4 the view stamp;
-    # 5 UPDATE the session row; 6 INSERT the event (member.joined)
-    with django_assert_num_queries(6 + SAVEPOINTS):
+    # 1 the locked row (its reservations counted against capacity, team sizes from its
+    # rendered teams); 2 INSERT the membership into team 1; 3 the view stamp; 4 UPDATE the
+    # session row; 5 INSERT the event (member.joined)
+    with django_assert_num_queries(5 + SAVEPOINTS):
         response = api.as_(caller).post(url(session, "/join"), {"team": 1}, format="json")
 
     assert response.status_code == 200, response.json()
@@ -129,11 +127,11 @@ def test_an_invited_join_accepts_the_invite(api, host, member, make_session, dja
     invite_create(session_id=session.pk, actor=host, player_uid=member.uid)
     caller = as_token(member)
 
-    # 1 the locked row (visible: the rendered invites name the caller); 2 the active
-    # reservations; 3 the invite, pending and unexpired (no password then); 4 INSERT the
-    # membership; 5 UPDATE the invite to accepted; 6 the view stamp; 7 UPDATE the session row;
-    # 8 INSERT the events (member.joined and invite.accepted, one statement)
-    with django_assert_num_queries(8 + SAVEPOINTS):
+    # 1 the locked row (visible: the rendered invites name the caller); 2 the invite, pending
+    # and unexpired (no password then); 3 INSERT the membership; 4 UPDATE the invite to
+    # accepted; 5 the view stamp; 6 UPDATE the session row; 7 INSERT the events (member.joined
+    # and invite.accepted, one statement)
+    with django_assert_num_queries(7 + SAVEPOINTS):
         response = api.as_(caller).post(url(session, "/join"))
 
     assert response.status_code == 200, response.json()
@@ -288,10 +286,10 @@ def test_a_quick_join_adds_the_choice_to_what_a_join_costs(api, host, member, ma
     lock = 1 if connection.vendor == "postgresql" else 0  # SQLite serialises writers itself
 
     # (PostgreSQL: the advisory lock of these filters); 1 the candidates, ranked, with whether
-    # the caller is in each; then the join's own (its own savepoint): 2 the locked row; 3 the
-    # active reservations; 4 INSERT the membership; 5 the view stamp; 6 UPDATE the session
-    # row; 7 INSERT the event (member.joined)
-    with django_assert_num_queries(lock + 7 + 2 * SAVEPOINTS):
+    # the caller is in each; then the join's own (its own savepoint): 2 the locked row;
+    # 3 INSERT the membership; 4 the view stamp; 5 UPDATE the session row; 6 INSERT the event
+    # (member.joined)
+    with django_assert_num_queries(lock + 6 + 2 * SAVEPOINTS):
         response = api.as_(caller).post(
             "/api/v1/sessions/quick-join", {"filters": {"data.map": "harbor"}}, format="json"
         )
@@ -323,9 +321,9 @@ def test_a_join_by_code_adds_the_throttle_and_the_lookup_to_what_a_join_costs(
 
     # 1 the caller's player row, locked (its guesses one at a time); 2 its recent wrong codes
     # (the throttle); 3 the live session with the code; then the join's own (its own
-    # transaction): 4 the locked row; 5 the active reservations; 6 INSERT the membership;
-    # 7 the view stamp; 8 UPDATE the session row; 9 INSERT the event (member.joined)
-    with django_assert_num_queries(9 + 2 * SAVEPOINTS):
+    # transaction): 4 the locked row; 5 INSERT the membership; 6 the view stamp; 7 UPDATE the
+    # session row; 8 INSERT the event (member.joined)
+    with django_assert_num_queries(8 + 2 * SAVEPOINTS):
         response = api.as_(caller).post("/api/v1/sessions/join-by-code", {"code": session.join_code}, format="json")
 
     assert response.status_code == 200, response.json()

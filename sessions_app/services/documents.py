@@ -31,6 +31,7 @@ from django.utils import timezone
 
 from players_app.models import Player
 from sessions_project.errors import InvalidInput, NotFound, field_error
+from sessions_project.prepared import Parameter, PreparedInstances
 from sessions_project.times import iso
 
 from ..event_models import EventType, SessionEvent
@@ -60,18 +61,33 @@ LOCKED_HOST_UID = "locked_host_uid"
 VOUCHED_HOST_UID = "vouched_host_uid"
 
 
+def _locked(**lookup: Any) -> QuerySet[GameSession]:
+    return (
+        GameSession.objects.select_for_update(of=("self",))
+        .annotate(**{LOCKED_HOST_UID: F("host__uid")})
+        .filter(**lookup)
+        .order_by()
+    )
+
+
+# The locked read of every write, compiled once (see PreparedRows: building and compiling this
+# query cost more than running it).
+LOCKED_BY_ID = PreparedInstances(
+    lambda pk: _locked(pk=pk), Parameter.for_field(GameSession._meta.get_field("id"), -101, -102)
+)
+LOCKED_BY_UID = PreparedInstances(
+    lambda uid: _locked(uid=uid),
+    Parameter.for_field(GameSession._meta.get_field("uid"), uuid.UUID(int=1), uuid.UUID(int=2)),
+)
+
+
 def lock_session(session_id: int | None = None, *, uid: uuid.UUID | None = None) -> GameSession:
     """The session row (by pk, or by uid), locked for the rest of the transaction, with its
     host's uid in LOCKED_HOST_UID (a join to the player row, which is not locked: `of`)."""
-    lookup: dict[str, Any] = {"pk": session_id} if uid is None else {"uid": uid}
-    try:
-        return (
-            GameSession.objects.select_for_update(of=("self",))
-            .annotate(**{LOCKED_HOST_UID: F("host__uid")})
-            .get(**lookup)
-        )
-    except GameSession.DoesNotExist:
-        raise NotFound("No such session.", code="session_not_found") from None
+    found = LOCKED_BY_ID.instances(session_id) if uid is None else LOCKED_BY_UID.instances(uid)
+    if not found:
+        raise NotFound("No such session.", code="session_not_found")
+    return found[0]
 
 
 def locked_host_uid(session: GameSession) -> Any:

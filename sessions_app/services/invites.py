@@ -23,7 +23,7 @@ from players_app.models import Player
 from sessions_project.errors import Conflict, InvalidInput, NotFound, field_error
 from sessions_project.times import iso
 
-from .. import permissions
+from .. import permissions, places
 from ..event_models import EventType, SessionEvent
 from ..models import (
     GameSession,
@@ -236,7 +236,8 @@ def reservation_create(
     player = documents.player_by_uid(player_uid, "player")
     if expires_at is None:
         expires_at = now + timedelta(seconds=settings.RESERVATION_TTL)
-    elif expires_at <= now:
+    expires_at = places.expiry(expires_at)
+    if expires_at <= now:
         message = "expiresAt must be in the future."
         raise InvalidInput(message, errors=[field_error("expiresAt", message, "in_past")])
     if session.status == S.CLOSED or session.status == S.CLOSING:

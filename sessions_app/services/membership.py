@@ -17,13 +17,13 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from django.db import transaction
-from django.db.models import Count, Q, Subquery
+from django.db.models import Count, Subquery
 from django.utils import timezone
 
 from sessions_project import metrics
 from sessions_project.errors import Conflict, Forbidden, InvalidInput, NotFound, field_error
 
-from .. import permissions
+from .. import permissions, places
 from ..event_models import EventType, SessionEvent
 from ..models import (
     GameSession,
@@ -107,9 +107,9 @@ def session_join(
     403 `password_required` and nothing recorded (a quick join, which never chooses one).
 
     One transaction under the session row's lock, with the members counted from its rendered
-    `users` and `teams`: the locked read, one query for the active reservations (how many, and
-    whether one is the caller's), the membership's insert, the caller's view stamp and the
-    session row's update; a reservation used, an invite accepted, a password checked add theirs."""
+    `users` and `teams` and its active reservations from its `reservations_doc`: the locked
+    read, the membership's insert, the caller's view stamp, the session row's update and the
+    event; a reservation used, an invite accepted, a password checked add theirs."""
     refused: Forbidden | None = None
     with transaction.atomic():
         session = documents.lock_session(session_id, uid=session_uid)
@@ -127,18 +127,16 @@ def session_join(
         if player_uid in session.users_doc:
             documents.vouch(session, documents.locked_host_uid(session))
             return session
-        reservations = (
-            Reservation.objects.active(now)
-            .filter(session=session)
-            .aggregate(held=Count("pk"), mine=Count("pk", filter=Q(player_id=actor.id)))
-        )
-        reserved = reservations["mine"] > 0
+        # The active reservations from the locked row (`reservations_doc`, kept with their rows
+        # under this lock): the rule freePlaces shows, and no query.
+        holders = places.active_holders(session.reservations_doc, now)
+        reserved = player_uid in holders
         if session.password_hash and not via_invite and not reserved and not _invited(session, actor, now):
             if password_free:
                 raise Forbidden("This session needs a password to join.", code="password_required")
             refused = join_passwords.check_password(session, actor, password, now)
         if refused is None:
-            _add_member(session, actor, team, now, reserved=reserved, held=reservations["held"])
+            _add_member(session, actor, team, now, reserved=reserved, held=len(holders))
     if refused is not None:
         raise refused
     return session
