@@ -24,12 +24,12 @@ parameter lists differ are the parameters' places.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import orjson
-from django.db import connections
+from django.db import DatabaseError, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Field, JSONField, Model, QuerySet
 from django.db.models.sql.compiler import SQLCompiler
@@ -212,3 +212,87 @@ class PreparedInstances(PreparedRows, Generic[M]):
                 setattr(instance, attribute, row[position])
             made.append(instance)
         return made
+
+
+# --- writes ------------------------------------------------------------------------------------
+# The hot writes (every join, leave and change saves its session row and inserts its events)
+# spent more in building and compiling their statements than in running them. These write the
+# SQL Django writes for `save(update_fields=...)` and `bulk_create`, once per table, fields,
+# row count and database, and then only prepare the values (`pre_save`, `get_db_prep_save`,
+# as Django does) and execute through Django's cursor. No signals are sent: none is connected
+# to the models they are used for.
+
+
+class _Statements(threading.local):
+    def __init__(self) -> None:
+        self.sql: dict[tuple[Any, ...], str] = {}
+
+
+_statements = _Statements()
+
+
+def statement(key: tuple[Any, ...], build: Callable[[BaseDatabaseWrapper], str], using: str = "default") -> str:
+    """The SQL `build(connection)` writes, built once per key and database (per thread)."""
+    found = _statements.sql.get((*key, using))
+    if found is None:
+        found = _statements.sql[(*key, using)] = build(connections[using])
+    return found
+
+
+def _column(connection: BaseDatabaseWrapper, field: Any) -> str:
+    return str(connection.ops.quote_name(field.column))
+
+
+def update_fields(instance: Model, fields: Iterable[str], using: str = "default") -> None:
+    """`instance.save(update_fields=fields)`: its row's UPDATE, compiled once per field set.
+    Raises DatabaseError, as save() does, when no row was updated."""
+    meta = instance._meta
+    # A field named by its attname (`host_id`) is the same field as by its name.
+    chosen: list[Any] = sorted({meta.get_field(name) for name in fields}, key=lambda field: field.name)
+    connection = connections[using]
+    key = ("update", meta.label, tuple(field.name for field in chosen), using)
+    sql = _statements.sql.get(key)
+    if sql is None:
+        columns = ", ".join(f"{_column(connection, field)} = %s" for field in chosen)
+        sql = _statements.sql[key] = (
+            f"UPDATE {connection.ops.quote_name(meta.db_table)} SET {columns} WHERE {_column(connection, meta.pk)} = %s"
+        )
+    params = [field.get_db_prep_save(field.pre_save(instance, False), connection) for field in chosen]
+    params.append(instance.pk)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        if cursor.rowcount != 1:
+            raise DatabaseError("Save with update_fields did not affect any rows.")
+
+
+def insert_rows(instances: Sequence[Model], using: str = "default") -> None:
+    """`bulk_create(instances)` of new rows of one model with an automatic primary key: one
+    INSERT, compiled once per row count, whose RETURNING sets each instance's pk."""
+    if not instances:
+        return
+    model = type(instances[0])
+    meta = model._meta
+    connection = connections[using]
+    if not connection.features.can_return_rows_from_bulk_insert:
+        model._default_manager.using(using).bulk_create(instances)
+        return
+    fields: list[Any] = [field for field in meta.concrete_fields if field is not meta.auto_field]
+    key = ("insert", meta.label, len(instances), using)
+    sql = _statements.sql.get(key)
+    if sql is None:
+        row = f"({', '.join(['%s'] * len(fields))})"
+        sql = _statements.sql[key] = (
+            f"INSERT INTO {connection.ops.quote_name(meta.db_table)}"
+            f" ({', '.join(_column(connection, field) for field in fields)})"
+            f" VALUES {', '.join([row] * len(instances))} RETURNING {_column(connection, meta.pk)}"
+        )
+    params = [
+        field.get_db_prep_save(field.pre_save(instance, True), connection) for instance in instances for field in fields
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        ids = [row[0] for row in cursor.fetchall()]
+    for instance, pk in zip(instances, ids, strict=True):
+        instance.pk = pk
+        instance._state.adding = False
+        instance._state.db = using

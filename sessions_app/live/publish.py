@@ -20,7 +20,7 @@ import threading
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from channels.layers import get_channel_layer
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.db import transaction
 
 from .groups import WAKE, player_group, session_group
@@ -76,9 +76,16 @@ async def _send(groups: set[str], message: dict[str, Any]) -> None:
         logger.warning("live: could not publish event %s to the channel layer", message["id"], exc_info=True)
 
 
+def _nobody_listens_here() -> bool:
+    """An in-process layer reaches only this process's listeners, and a listener attaches the
+    serving loop when it connects: with none ever attached (a WSGI worker), nobody can be
+    woken, and handing the wake-ups to a thread would only cost the request."""
+    return _serving_loop is None and isinstance(get_channel_layer(), InMemoryChannelLayer)
+
+
 def publish(batch: list[SessionEvent]) -> None:
     """Wake the listeners of these (committed) events up, without waiting for the layer."""
-    if not batch:
+    if not batch or _nobody_listens_here():
         return
     message = {"type": WAKE, "id": max(event.id or 0 for event in batch)}
     asyncio.run_coroutine_threadsafe(_send(groups_of(batch), message), _loop())

@@ -31,7 +31,7 @@ from django.utils import timezone
 
 from players_app.models import Player
 from sessions_project.errors import InvalidInput, NotFound, field_error
-from sessions_project.prepared import Parameter, PreparedInstances
+from sessions_project.prepared import Parameter, PreparedInstances, update_fields
 from sessions_project.times import iso
 
 from ..event_models import EventType, SessionEvent
@@ -223,8 +223,9 @@ def session_commit(
     session.version += 1
     session.date_modified = now
     refresh_idle_deadline(session, now)
-    session.save(
-        update_fields={
+    update_fields(  # save(update_fields=...), compiled once per field set
+        session,
+        {
             *fields,
             "users_doc",
             "teams_doc",
@@ -233,7 +234,7 @@ def session_commit(
             "date_modified",
             "last_activity_at",
             "idle_deadline",
-        }
+        },
     )
 
 

@@ -16,12 +16,14 @@ import uuid
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypedDict
 
-from django.db import transaction
-from django.db.models import Count, Subquery
+from django.db import connection, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import Count
 from django.utils import timezone
 
 from sessions_project import metrics
 from sessions_project.errors import Conflict, Forbidden, InvalidInput, NotFound, field_error
+from sessions_project.prepared import statement
 
 from .. import permissions, places
 from ..event_models import EventType, SessionEvent
@@ -151,11 +153,7 @@ def _add_member(
         raise Conflict("The session is full.", code="session_full")
     sizes = [(t["index"], len(t["players"])) for t in session.teams_doc]
     chosen = _choose_team(session, sizes, team)
-    # The team's id by its index, inside the insert: no query of its own.
-    team_id = (
-        Subquery(Team.objects.filter(session=session, index=chosen).values("pk")[:1]) if chosen is not None else None
-    )
-    Membership.objects.create(session=session, player_id=actor.id, team_id=team_id, joined_at=now)
+    _insert_member(session.pk, actor.id, chosen, now)
     player_uid = str(actor.uid)
     saved: tuple[str, ...] = ()
     if reserved:
@@ -192,12 +190,47 @@ def _add_member(
     events.record(made)
 
 
+# A join's and a leave's membership row, written by SQL built once: through the ORM, building
+# and compiling these statements cost more than running them (nothing hangs on a membership
+# row, so a delete has nothing to cascade to).
+
+
+def _member_insert_sql(connection: BaseDatabaseWrapper) -> str:
+    quote = connection.ops.quote_name
+    members, teams = quote(Membership._meta.db_table), quote(Team._meta.db_table)
+    # The team's id by its index, inside the insert: no query of its own (none for no team).
+    team_id = f"(SELECT {quote('id')} FROM {teams} WHERE {quote('session_id')} = %s AND {quote('index')} = %s)"
+    columns = ", ".join(quote(column) for column in ("session_id", "player_id", "team_id", "joined_at"))
+    return f"INSERT INTO {members} ({columns}) VALUES (%s, %s, {team_id}, %s)"
+
+
+def _insert_member(session_id: int, player_id: int, team_index: int | None, joined_at: datetime) -> None:
+    at = Membership._meta.get_field("joined_at").get_db_prep_save(joined_at, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            statement(("member insert",), _member_insert_sql),
+            [session_id, player_id, session_id, team_index, at],
+        )
+
+
+def _member_delete_sql(connection: BaseDatabaseWrapper) -> str:
+    quote = connection.ops.quote_name
+    return (
+        f"DELETE FROM {quote(Membership._meta.db_table)} WHERE {quote('session_id')} = %s AND {quote('player_id')} = %s"
+    )
+
+
+def _delete_member(session_id: int, player_id: int) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(statement(("member delete",), _member_delete_sql), [session_id, player_id])
+
+
 def _remove_member(session: GameSession, player_id: int, player_uid: str, now: datetime) -> tuple[set[str], Any]:
     """Take a player out of `users` and its team (the table, and the rendered columns in
     memory: callers take `before` first); hand the host over to the earliest member left, or
     close a hosted session its last member left. Returns the session fields that changed
     besides the rendered members, and the host's uid after it."""
-    Membership.objects.filter(session=session, player_id=player_id).delete()
+    _delete_member(session.pk, player_id)
     if player_uid in session.users_doc:
         session.users_doc.remove(player_uid)
     for entry in session.teams_doc:
