@@ -1,4 +1,6 @@
-"""Reads compiled once and run many times: `PreparedRows`.
+"""Reads compiled once and run many times (`PreparedRows`, `PreparedInstances` for model
+instances), and the hot writes built once (`update_fields`, `insert_rows`, `statement`: see
+the section on writes below).
 
 Building a `values()` query of a session's 26 document columns and compiling it to SQL cost
 more than running it (a profile of GET /sessions/{uid}: a third of the request in the ORM's

@@ -14,7 +14,7 @@ from decimal import Decimal
 
 import orjson
 import pytest
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import F, Q
 from django.db.models import JSONField as StockJSONField
 from rest_framework.renderers import JSONRenderer
@@ -23,12 +23,13 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 from players_app.authentication import StatelessJWTAuthentication, player_claims
 from sessions_app.api.serializers import SESSION_ROW_BY_UID, document_values
+from sessions_app.event_models import EventType, SessionEvent
 from sessions_app.models import GameSession
-from sessions_app.services import documents
+from sessions_app.services import documents, events
 from sessions_app.services.documents import LOCKED_HOST_UID
 from sessions_project.errors import NotFound
 from sessions_project.jsonfield import JSONField
-from sessions_project.prepared import Parameter, PreparedInstances, PreparedRows
+from sessions_project.prepared import Parameter, PreparedInstances, PreparedRows, insert_rows, update_fields
 from sessions_project.renderers import OrjsonRenderer
 
 from .conftest import as_token
@@ -184,6 +185,62 @@ def test_prepared_instances_refuse_a_query_that_follows_a_relation():
 
     with pytest.raises(ValueError, match="plain model query"):
         related.instances(1)
+
+
+@pytest.mark.django_db
+def test_prepared_update_writes_only_the_named_fields(make_session, host, member):
+    made = make_session(host, name="before", data={"map": "dust"})
+    stale = GameSession.objects.get(pk=made.pk)
+    GameSession.objects.filter(pk=made.pk).update(desc="changed elsewhere")
+    stale.name, stale.host_id, stale.desc = "after", member.pk, "not written"
+
+    update_fields(stale, ["name", "host", "host_id"])  # host and host_id: one column, set once
+
+    fresh = GameSession.objects.get(pk=made.pk)
+    assert (fresh.name, fresh.host_id, fresh.desc) == ("after", member.pk, "changed elsewhere")
+    assert fresh.data == {"map": "dust"}
+
+
+@pytest.mark.django_db
+def test_prepared_update_of_a_row_that_is_gone_fails_as_save_does(make_session, host):
+    made = make_session(host)
+    GameSession.objects.filter(pk=made.pk).delete()
+
+    with pytest.raises(DatabaseError, match="did not affect any rows"):
+        update_fields(made, ["name"])
+
+
+@pytest.mark.django_db
+def test_prepared_insert_stores_what_bulk_create_stores_and_sets_the_ids_in_order(make_session, host):
+    made = make_session(host)
+    at = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
+
+    def batch() -> list[SessionEvent]:
+        return [
+            events.build(
+                EventType.MEMBER_JOINED,
+                session_uid=made.uid,
+                private=False,
+                actor=host,
+                at=at,
+                version=n,
+                player_uid=host.uid,
+                data={"team": n, "é": [1.5, None]},
+            )
+            for n in range(3)
+        ]
+
+    ours, theirs = batch(), batch()
+    insert_rows(ours)
+    SessionEvent.objects.bulk_create(theirs)
+
+    assert [event.pk for event in ours] == sorted(event.pk for event in ours)
+    assert all(not event._state.adding for event in ours)
+    fields = [f.attname for f in SessionEvent._meta.concrete_fields if f.attname != "id"]
+    stored = {row.pk: row for row in SessionEvent.objects.all()}
+    for mine, other in zip(ours, theirs, strict=True):
+        assert [getattr(stored[mine.pk], f) for f in fields] == [getattr(stored[other.pk], f) for f in fields]
+        assert stored[mine.pk].version == mine.version
 
 
 def _raw(token: AccessToken) -> bytes:
