@@ -27,6 +27,7 @@ from django.utils import timezone
 from players_app.models import Player
 from sessions_project.conditional import if_match_passes
 from sessions_project.errors import Conflict, Forbidden, InvalidInput, NotFound, PreconditionFailed, field_error
+from sessions_project.prepared import insert_rows
 from sessions_project.times import iso
 
 from .. import permissions
@@ -165,10 +166,10 @@ def _session_create(
         {"index": i, "name": membership.team_name(i), "players": team_players[i]} for i in range(session.num_teams)
     ]
     session.invites_doc = []
-    session.save()
+    # save() and bulk_create()'s INSERTs, built once per shape (sessions_project.prepared).
+    insert_rows([session])
     teams = [Team(session=session, index=i, name=membership.team_name(i)) for i in range(session.num_teams)]
-    if teams:
-        Team.objects.bulk_create(teams)
+    insert_rows(teams)
     memberships = [
         # Distinct join times keep the creation order as the hand-over order.
         Membership(
@@ -179,7 +180,7 @@ def _session_create(
         )
         for offset, (player_id, index) in enumerate(zip(member_ids, placement, strict=True))
     ]
-    Membership.objects.bulk_create(memberships)
+    insert_rows(memberships)
     invite_changes: list[invites.InviteChange] = []
     if invited:
         invite_changes = invites.set_invited(session, actor, invited, now)
