@@ -245,14 +245,12 @@ def _column(connection: BaseDatabaseWrapper, field: Any) -> str:
     return str(connection.ops.quote_name(field.column))
 
 
-def update_fields(instance: Model, fields: Iterable[str], using: str = "default") -> None:
-    """`instance.save(update_fields=fields)`: its row's UPDATE, compiled once per field set.
-    Raises DatabaseError, as save() does, when no row was updated."""
+def _update(instance: Model, fields: Iterable[str], connection: BaseDatabaseWrapper) -> tuple[str, list[Any]]:
+    """The UPDATE of `instance.save(update_fields=fields)` and its parameters."""
     meta = instance._meta
     # A field named by its attname (`host_id`) is the same field as by its name.
     chosen: list[Any] = sorted({meta.get_field(name) for name in fields}, key=lambda field: field.name)
-    connection = connections[using]
-    key = ("update", meta.label, tuple(field.name for field in chosen), using)
+    key = ("update", meta.label, tuple(field.name for field in chosen), connection.alias)
     sql = _statements.sql.get(key)
     if sql is None:
         columns = ", ".join(f"{_column(connection, field)} = %s" for field in chosen)
@@ -261,25 +259,14 @@ def update_fields(instance: Model, fields: Iterable[str], using: str = "default"
         )
     params = [field.get_db_prep_save(field.pre_save(instance, False), connection) for field in chosen]
     params.append(instance.pk)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        if cursor.rowcount != 1:
-            raise DatabaseError("Save with update_fields did not affect any rows.")
+    return sql, params
 
 
-def insert_rows(instances: Sequence[Model], using: str = "default") -> None:
-    """`bulk_create(instances)` of new rows of one model with an automatic primary key: one
-    INSERT, compiled once per row count, whose RETURNING sets each instance's pk."""
-    if not instances:
-        return
-    model = type(instances[0])
-    meta = model._meta
-    connection = connections[using]
-    if not connection.features.can_return_rows_from_bulk_insert:
-        model._default_manager.using(using).bulk_create(instances)
-        return
+def _insert(instances: Sequence[Model], connection: BaseDatabaseWrapper) -> tuple[str, list[Any]]:
+    """bulk_create's INSERT of new rows of one model, RETURNING their pks, and its parameters."""
+    meta = instances[0]._meta
     fields: list[Any] = [field for field in meta.concrete_fields if field is not meta.auto_field]
-    key = ("insert", meta.label, len(instances), using)
+    key = ("insert", meta.label, len(instances), connection.alias)
     sql = _statements.sql.get(key)
     if sql is None:
         row = f"({', '.join(['%s'] * len(fields))})"
@@ -291,10 +278,64 @@ def insert_rows(instances: Sequence[Model], using: str = "default") -> None:
     params = [
         field.get_db_prep_save(field.pre_save(instance, True), connection) for instance in instances for field in fields
     ]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        ids = [row[0] for row in cursor.fetchall()]
+    return sql, params
+
+
+def _inserted(instances: Sequence[Model], ids: list[Any], using: str) -> None:
     for instance, pk in zip(instances, ids, strict=True):
         instance.pk = pk
         instance._state.adding = False
         instance._state.db = using
+
+
+def update_fields(instance: Model, fields: Iterable[str], using: str = "default") -> None:
+    """`instance.save(update_fields=fields)`: its row's UPDATE, compiled once per field set.
+    Raises DatabaseError, as save() does, when no row was updated."""
+    connection = connections[using]
+    sql, params = _update(instance, fields, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        if cursor.rowcount != 1:
+            raise DatabaseError(NOTHING_UPDATED)
+
+
+NOTHING_UPDATED = "Save with update_fields did not affect any rows."
+
+
+def insert_rows(instances: Sequence[Model], using: str = "default") -> None:
+    """`bulk_create(instances)` of new rows of one model with an automatic primary key: one
+    INSERT, compiled once per row count, whose RETURNING sets each instance's pk."""
+    if not instances:
+        return
+    connection = connections[using]
+    if not connection.features.can_return_rows_from_bulk_insert:
+        type(instances[0])._default_manager.using(using).bulk_create(instances)
+        return
+    sql, params = _insert(instances, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        _inserted(instances, [row[0] for row in cursor.fetchall()], using)
+
+
+def update_and_insert(instance: Model, fields: Iterable[str], rows: Sequence[Model], using: str = "default") -> None:
+    """`update_fields(instance, fields)` then `insert_rows(rows)`. On PostgreSQL one statement,
+    the UPDATE in a data-modifying WITH (one round trip fewer for a write that saves its row
+    and logs its events); the count of rows it updated comes back with the ids, and none
+    raises DatabaseError as update_fields does (the caller's transaction then takes the
+    inserted rows back with it)."""
+    connection = connections[using]
+    if connection.vendor != "postgresql" or not rows:
+        update_fields(instance, fields, using)
+        insert_rows(rows, using)
+        return
+    update_sql, update_params = _update(instance, fields, connection)
+    insert_sql, insert_params = _insert(rows, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH updated AS ({update_sql} RETURNING 1) {insert_sql}, (SELECT count(*) FROM updated)",
+            [*update_params, *insert_params],
+        )
+        fetched = cursor.fetchall()
+    if fetched[0][1] != 1:
+        raise DatabaseError(NOTHING_UPDATED)
+    _inserted(rows, [row[0] for row in fetched], using)

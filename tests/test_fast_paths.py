@@ -29,7 +29,14 @@ from sessions_app.services import documents, events
 from sessions_app.services.documents import LOCKED_HOST_UID
 from sessions_project.errors import NotFound
 from sessions_project.jsonfield import JSONField
-from sessions_project.prepared import Parameter, PreparedInstances, PreparedRows, insert_rows, update_fields
+from sessions_project.prepared import (
+    Parameter,
+    PreparedInstances,
+    PreparedRows,
+    insert_rows,
+    update_and_insert,
+    update_fields,
+)
 from sessions_project.renderers import OrjsonRenderer
 
 from .conftest import as_token
@@ -241,6 +248,40 @@ def test_prepared_insert_stores_what_bulk_create_stores_and_sets_the_ids_in_orde
     for mine, other in zip(ours, theirs, strict=True):
         assert [getattr(stored[mine.pk], f) for f in fields] == [getattr(stored[other.pk], f) for f in fields]
         assert stored[mine.pk].version == mine.version
+
+
+def _joined_events(session, player, count: int) -> list[SessionEvent]:
+    return [
+        events.build(
+            EventType.MEMBER_JOINED, session_uid=session.uid, private=False, actor=player, player_uid=player.uid
+        )
+        for _ in range(count)
+    ]
+
+
+@pytest.mark.django_db
+def test_a_rows_update_and_its_events_are_one_statement_on_postgresql(make_session, host, django_assert_num_queries):
+    made = make_session(host)
+    made.name = "renamed"
+    logged = _joined_events(made, host, 2)
+
+    with django_assert_num_queries(1 if connection.vendor == "postgresql" else 2):  # UPDATE (+) INSERT
+        update_and_insert(made, ["name"], logged)
+
+    assert GameSession.objects.get(pk=made.pk).name == "renamed"
+    joined = SessionEvent.objects.filter(type=EventType.MEMBER_JOINED)
+    assert sorted(joined.values_list("pk", flat=True)) == [event.pk for event in logged]
+
+
+@pytest.mark.django_db
+def test_a_rows_update_with_events_fails_for_a_row_that_is_gone_and_keeps_no_event(make_session, host):
+    made = make_session(host)
+    GameSession.objects.filter(pk=made.pk).delete()
+
+    with pytest.raises(DatabaseError, match="did not affect any rows"), transaction.atomic():
+        update_and_insert(made, ["name"], _joined_events(made, host, 1))
+
+    assert not SessionEvent.objects.filter(type=EventType.MEMBER_JOINED).exists()
 
 
 def _raw(token: AccessToken) -> bytes:

@@ -22,6 +22,10 @@ from .factories import PlayerFactory
 pytestmark = pytest.mark.django_db
 
 SAVEPOINTS = 2  # SAVEPOINT and RELEASE SAVEPOINT around the service's transaction
+# On PostgreSQL a write's UPDATE of the session row and the INSERT of its events are one
+# statement (the UPDATE in a WITH: sessions_project.prepared.update_and_insert); the counts
+# below name them apart, as SQLite runs them.
+TOGETHER = 1 if connection.vendor == "postgresql" else 0
 
 
 @pytest.fixture(autouse=True)
@@ -50,7 +54,7 @@ def test_a_join_locks_the_row_inserts_the_member_and_updates_the_row(
     # 1 the session row, locked (with its host's uid; its members and active reservations are
     # read from the row); 2 INSERT the membership; 3 the caller's view stamp (upsert); 4 UPDATE
     # the session row (members, version, dates); 5 INSERT the event (member.joined)
-    with django_assert_num_queries(5 + SAVEPOINTS):
+    with django_assert_num_queries(5 - TOGETHER + SAVEPOINTS):
         response = api.as_(caller).post(url(session, "/join"))
 
     assert response.status_code == 200, response.json()
@@ -66,7 +70,7 @@ def test_a_join_with_the_password_adds_only_the_throttle_read(
 
     # 1 the locked row; 2 the session's recent wrong passwords (the throttle); 3 INSERT the
     # membership; 4 the view stamp; 5 UPDATE the session row; 6 INSERT the event (member.joined)
-    with django_assert_num_queries(6 + SAVEPOINTS):
+    with django_assert_num_queries(6 - TOGETHER + SAVEPOINTS):
         response = api.as_(caller).post(url(session, "/join"), {"password": "s3cret"}, format="json")
 
     assert response.status_code == 200, response.json()
@@ -96,7 +100,7 @@ def test_a_join_on_a_reservation_deletes_it_too(api, host, member, make_session,
     # 1 the locked row (its reservations_doc holds the caller's: no capacity check); 2 INSERT
     # the membership (its team's id by index inside the insert); 3 DELETE the reservation;
     # 4 the view stamp; 5 UPDATE the session row; 6 INSERT the event (member.joined)
-    with django_assert_num_queries(6 + SAVEPOINTS):
+    with django_assert_num_queries(6 - TOGETHER + SAVEPOINTS):
         response = api.as_(caller).post(url(session, "/join"))
 
     assert response.status_code == 200, response.json()
@@ -113,7 +117,7 @@ def test_a_join_into_a_chosen_team_costs_what_a_plain_join_does(
     # 1 the locked row (its reservations counted against capacity, team sizes from its
     # rendered teams); 2 INSERT the membership into team 1; 3 the view stamp; 4 UPDATE the
     # session row; 5 INSERT the event (member.joined)
-    with django_assert_num_queries(5 + SAVEPOINTS):
+    with django_assert_num_queries(5 - TOGETHER + SAVEPOINTS):
         response = api.as_(caller).post(url(session, "/join"), {"team": 1}, format="json")
 
     assert response.status_code == 200, response.json()
@@ -131,7 +135,7 @@ def test_an_invited_join_accepts_the_invite(api, host, member, make_session, dja
     # and unexpired (no password then); 3 INSERT the membership; 4 UPDATE the invite to
     # accepted; 5 the view stamp; 6 UPDATE the session row; 7 INSERT the events (member.joined
     # and invite.accepted, one statement)
-    with django_assert_num_queries(7 + SAVEPOINTS):
+    with django_assert_num_queries(7 - TOGETHER + SAVEPOINTS):
         response = api.as_(caller).post(url(session, "/join"))
 
     assert response.status_code == 200, response.json()
@@ -157,7 +161,7 @@ def test_a_leave_locks_the_row_deletes_the_member_and_updates_the_row(api, sessi
 
     # 1 the locked row; 2 DELETE the membership; 3 the leaver's view stamp; 4 UPDATE the row;
     # 5 INSERT the event (member.left)
-    with django_assert_num_queries(5 + SAVEPOINTS):
+    with django_assert_num_queries(5 - TOGETHER + SAVEPOINTS):
         response = api.as_(caller).post(url(session, "/leave"))
 
     assert response.status_code == 200, response.json()
@@ -170,7 +174,7 @@ def test_a_hosts_leave_adds_the_successors_lookup(api, session, host, member, dj
     # 1 the locked row; 2 DELETE the membership; 3 the earliest member left (id and uid);
     # 4 the view stamp; 5 UPDATE the row (its new host); 6 INSERT the events (member.left and
     # host.changed, one statement)
-    with django_assert_num_queries(6 + SAVEPOINTS):
+    with django_assert_num_queries(6 - TOGETHER + SAVEPOINTS):
         response = api.as_(caller).post(url(session, "/leave"))
 
     assert response.status_code == 200, response.json()
@@ -185,7 +189,7 @@ def test_the_last_leave_closes_the_session(api, host, make_session, django_asser
     # 1 the locked row; 2 DELETE the membership; 3-5 what the close takes out of the players'
     # views (members, invites, reservations); 6 the view stamps; 7 UPDATE the row (closed);
     # 8 INSERT the events (member.left and session.closed, one statement)
-    with django_assert_num_queries(8 + SAVEPOINTS):
+    with django_assert_num_queries(8 - TOGETHER + SAVEPOINTS):
         response = api.as_(caller).post(url(session, "/leave"))
 
     assert response.status_code == 200, response.json()
@@ -201,7 +205,7 @@ def test_a_patch_locks_the_row_and_updates_it(api, session, host, django_assert_
 
     # 1 the locked row; 2 UPDATE it (no member, team or invite changed: nothing re-rendered);
     # 3 INSERT the event (session.updated)
-    with django_assert_num_queries(3 + SAVEPOINTS):
+    with django_assert_num_queries(3 - TOGETHER + SAVEPOINTS):
         response = api.as_(caller).patch(url(session), {"visibility": "private", "version": 1}, format="json")
 
     assert response.status_code == 200, response.json()
@@ -214,7 +218,7 @@ def test_a_patch_of_data_reads_back_what_the_database_stored(api, session, host,
 
     # 1 the locked row; 2 UPDATE it; 3 INSERT the event (session.updated); 4 the row re-read
     # for the answer (jsonb normalises data)
-    with django_assert_num_queries(4 + SAVEPOINTS):
+    with django_assert_num_queries(4 - TOGETHER + SAVEPOINTS):
         response = api.as_(caller).patch(url(session), {"data": {"b": 1, "a": 2}, "version": 1}, format="json")
 
     assert response.status_code == 200, response.json()
@@ -226,7 +230,7 @@ def test_a_put_costs_what_a_patch_does(api, session, host, django_assert_num_que
 
     # 1 the locked row; 2 UPDATE it; 3 INSERT the event (session.updated); 4 the row re-read
     # for the answer (data was written)
-    with django_assert_num_queries(4 + SAVEPOINTS):
+    with django_assert_num_queries(4 - TOGETHER + SAVEPOINTS):
         response = api.as_(caller).put(url(session), {"data": {"map": "dust"}, "version": 1}, format="json")
 
     assert response.status_code == 200, response.json()
@@ -289,7 +293,7 @@ def test_a_quick_join_adds_the_choice_to_what_a_join_costs(api, host, member, ma
     # the caller is in each; then the join's own (its own savepoint): 2 the locked row;
     # 3 INSERT the membership; 4 the view stamp; 5 UPDATE the session row; 6 INSERT the event
     # (member.joined)
-    with django_assert_num_queries(lock + 6 + 2 * SAVEPOINTS):
+    with django_assert_num_queries(lock + 6 - TOGETHER + 2 * SAVEPOINTS):
         response = api.as_(caller).post(
             "/api/v1/sessions/quick-join", {"filters": {"data.map": "harbor"}}, format="json"
         )
@@ -323,7 +327,7 @@ def test_a_join_by_code_adds_the_throttle_and_the_lookup_to_what_a_join_costs(
     # (the throttle); 3 the live session with the code; then the join's own (its own
     # transaction): 4 the locked row; 5 INSERT the membership; 6 the view stamp; 7 UPDATE the
     # session row; 8 INSERT the event (member.joined)
-    with django_assert_num_queries(8 + 2 * SAVEPOINTS):
+    with django_assert_num_queries(8 - TOGETHER + 2 * SAVEPOINTS):
         response = api.as_(caller).post("/api/v1/sessions/join-by-code", {"code": session.join_code}, format="json")
 
     assert response.status_code == 200, response.json()

@@ -21,7 +21,7 @@ which `touch_player_views` upserts in uid order.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -208,12 +208,14 @@ def session_commit(
     fields: Iterable[str] = (),
     before: tuple[set[str], set[str]] | None = None,
     render: bool = True,
+    logged: Callable[[], Iterable[SessionEvent]] | None = None,
 ) -> None:
     """Save a change to the session document and bump `version` by one. The rendered members
     are re-rendered from the tables, unless the caller changed them in memory already or
     changed none of the rows they show (`render=False`). `before`: the members and invitees
     they showed before the change (whose views to stamp), when the caller changed them in
-    memory first; by default, what they show now."""
+    memory first; by default, what they show now. `logged`: the change's events, built once
+    the version moved, recorded with the row's update in one statement (`events.record`)."""
     now = now or timezone.now()
     if before is None:
         before = (set(session.users_doc), invited_uids(session.invites_doc, now))
@@ -223,19 +225,20 @@ def session_commit(
     session.version += 1
     session.date_modified = now
     refresh_idle_deadline(session, now)
-    update_fields(  # save(update_fields=...), compiled once per field set
-        session,
-        {
-            *fields,
-            "users_doc",
-            "teams_doc",
-            "invites_doc",
-            "version",
-            "date_modified",
-            "last_activity_at",
-            "idle_deadline",
-        },
-    )
+    saved = {
+        *fields,
+        "users_doc",
+        "teams_doc",
+        "invites_doc",
+        "version",
+        "date_modified",
+        "last_activity_at",
+        "idle_deadline",
+    }
+    if logged is None:
+        update_fields(session, saved)  # save(update_fields=...), compiled once per field set
+    else:
+        events.record(logged(), saving=(session, saved))
 
 
 # --- players' sessions views (seed 003) ------------------------------------------------------

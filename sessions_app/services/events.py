@@ -26,7 +26,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from sessions_project import metrics
-from sessions_project.prepared import insert_rows
+from sessions_project.prepared import insert_rows, update_and_insert
 from sessions_project.times import iso
 
 from ..event_models import RESTRICTED_PREFIXES, EventType, SessionEvent
@@ -121,13 +121,18 @@ def build(
     )
 
 
-def record(events: Iterable[SessionEvent]) -> list[SessionEvent]:
+def record(events: Iterable[SessionEvent], *, saving: tuple[GameSession, set[str]] | None = None) -> list[SessionEvent]:
     """Write events in one INSERT (none for none), in the caller's transaction: the one
     place every event is written through. They are counted (metrics: events by type, joins,
-    leaves) once committed: a rolled-back change counts nothing."""
+    leaves) once committed: a rolled-back change counts nothing. `saving`: the session row's
+    update (the instance, its fields) that goes in the same statement
+    (`documents.session_commit`)."""
     batch = list(events)
-    if batch:
+    if saving is not None:
+        update_and_insert(*saving, batch)  # one statement on PostgreSQL
+    elif batch:
         insert_rows(batch)  # bulk_create's INSERT, compiled once
+    if batch:
         publish_on_commit(batch)
         transaction.on_commit(partial(metrics.count_events, [event.type for event in batch]))
     return batch

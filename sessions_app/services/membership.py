@@ -170,24 +170,28 @@ def _add_member(
             .filter(session=session, player_id=actor.id)
             .update(state=InviteState.ACCEPTED, date_modified=now)
         )
+
+    def joined() -> list[SessionEvent]:
+        made = [
+            events.event(
+                session, EventType.MEMBER_JOINED, actor=actor, at=now, player_uid=player_uid, data={"team": chosen}
+            )
+        ]
+        if accepted:
+            made.append(events.event(session, EventType.INVITE_ACCEPTED, actor=actor, at=now, player_uid=player_uid))
+        return made
+
     if not _appendable(session, now):
-        documents.session_commit(session, now=now, fields=saved)  # re-rendered: the response re-reads it
+        # Re-rendered: the response re-reads it.
+        documents.session_commit(session, now=now, fields=saved, logged=joined)
     else:
         session.users_doc.append(player_uid)
         if chosen is not None:
             next(t for t in session.teams_doc if t["index"] == chosen)["players"].append(player_uid)
         if accepted:
             session.invites_doc = [invite for invite in session.invites_doc if invite["uid"] != player_uid]
-        documents.session_commit(session, now=now, fields=saved, before=before, render=False)
+        documents.session_commit(session, now=now, fields=saved, before=before, render=False, logged=joined)
         documents.vouch(session, documents.locked_host_uid(session))
-    made = [
-        events.event(
-            session, EventType.MEMBER_JOINED, actor=actor, at=now, player_uid=player_uid, data={"team": chosen}
-        )
-    ]
-    if accepted:
-        made.append(events.event(session, EventType.INVITE_ACCEPTED, actor=actor, at=now, player_uid=player_uid))
-    events.record(made)
 
 
 # A join's and a leave's membership row, written by SQL built once: through the ORM, building
@@ -279,9 +283,13 @@ def session_leave(
             raise Conflict("You are not a member of this session.", code="not_member")
         before = (set(session.users_doc), documents.invited_uids(session.invites_doc, now))
         changed, host_uid = _remove_member(session, actor.id, player_uid, now)
-        documents.session_commit(session, now=now, fields=changed, before=before, render=False)
-        events.record(
-            events.removal_events(
+        documents.session_commit(
+            session,
+            now=now,
+            fields=changed,
+            before=before,
+            render=False,
+            logged=lambda: events.removal_events(
                 session,
                 actor,
                 EventType.MEMBER_LEFT,
@@ -290,7 +298,7 @@ def session_leave(
                 documents.locked_host_uid(session),
                 host_uid,
                 now,
-            )
+            ),
         )
         documents.vouch(session, host_uid)
         return session

@@ -350,8 +350,13 @@ def session_update(
     rendered = bool(changed & {"num_teams", "invites"})
     host_uid = documents.locked_host_uid(session) if new_host is _UNCHANGED else getattr(new_host, "uid", None)
     if changed:
-        documents.session_commit(session, now=now, fields=changed - {"invites"}, render=rendered)
-        events.record(_update_events(session, actor, changed, host_uid, moves, invite_changes, now))
+        documents.session_commit(
+            session,
+            now=now,
+            fields=changed - {"invites"},
+            render=rendered,
+            logged=lambda: _update_events(session, actor, changed, host_uid, moves, invite_changes, now),
+        )
     if not rendered and "data" not in changed:
         documents.vouch(session, host_uid)
     return session
