@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run serve test fuzz bench cluster-test lint format check install install-dev lock clean
+.PHONY: run serve test fuzz bench bench-compare cluster-test lint format check install install-dev lock clean
 
 # The venv's own pip installs the locks; it is not upgraded from the network first (the
 # development lock pins pip itself, and install-dev brings it to that release).
@@ -71,6 +71,13 @@ fuzz: install-dev
 bench: install
 	@command -v wrk >/dev/null || { echo "bench: wrk is missing (apt-get install wrk)" >&2; exit 1; }
 	$(BIN)/python -m bench.run
+
+## bench-compare: this working tree against BENCH_BASE (a commit), both served at once and
+## driven in alternation, for a machine whose speed drifts between runs; BENCH_COMPARE names the
+## runs (semicolons between; default the writes), BENCH_ROUNDS=5 (see bench/compare.py)
+bench-compare: install
+	@command -v wrk >/dev/null || { echo "bench: wrk is missing (apt-get install wrk)" >&2; exit 1; }
+	$(BIN)/python -m bench.compare
 
 ## cluster-test: the service as several nodes on this machine (bench/cluster.py): pgbouncer in
 ## transaction mode (Debian package, installed if missing) in front of a PostgreSQL database of

@@ -41,6 +41,9 @@ LOAD = os.environ.get("BENCH_LOAD", "1") not in ("0", "false", "no")
 DATABASE = os.environ.get("BENCH_DATABASE", f"bench_{SESSIONS}")
 PG_SERVER = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
 DATABASE_URL = f"{PG_SERVER}/{DATABASE}"
+# Redis for the served project (REDIS_URL: its channel layer, cache and throttle counters), as in
+# production with more than one process; empty: the in-process defaults.
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "")
 RESULTS = Path(os.environ.get("BENCH_RESULTS", str(ROOT / "bench" / "RESULTS.md")))
 # Statement timeout of the served project (ms): the production default of 4 s would turn
 # the slowest requests at a million sessions into 503s instead of measuring them.

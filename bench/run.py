@@ -40,6 +40,7 @@ SERVER_ENV = {
     "QUOTA_LIVE_SESSIONS_PER_HOST": "0",
     "QUOTA_PENDING_INVITES_PER_SESSION": "0",
     "LOG_LEVEL": "WARNING",
+    **({"REDIS_URL": config.REDIS_URL} if config.REDIS_URL else {}),
 }
 os.environ.update(SERVER_ENV)
 os.environ["DJANGO_SETTINGS_MODULE"] = "sessions_project.settings"
@@ -629,6 +630,11 @@ def write_results(results, counts, plans, alone, rss, failures, load_seconds, st
         + (f" x {config.THREADS} threads" if config.THREADS > 1 else "")
         + f", DEBUG=0, persistent connections (CONN_MAX_AGE), PostgreSQL database `{config.DATABASE}`"
         + (f" (loaded in {load_seconds:.0f} s)" if load_seconds else " (reused)")
+        + (
+            ", REDIS_URL set (channel layer, cache and throttle counters in Redis)"
+            if config.REDIS_URL
+            else ", no REDIS_URL (in-process channel layer: a worker publishes no wake-up)"
+        )
         + ". The baselines are bench/baseline_urls.py on the same gunicorn configuration.",
         f"wrk: {config.CONNECTIONS} connections (one per thread), {config.DURATION} s a run, "
         f"{config.ROUNDS} interleaved rounds; req/s, p50 and p99 are medians over the rounds.",
