@@ -15,7 +15,7 @@ the write runs were added to the bench.
 BENCH_COMPARE: the runs to compare, by their names in `make bench`, separated by semicolons (default: the
 writes: create, PATCH, join + leave). BENCH_ROUNDS (default 5) rounds of BENCH_DURATION seconds a
 run; BENCH_SESSIONS, BENCH_LOAD and the rest as for `make bench`. Databases: bench_<N> for this
-tree (shared with `make bench`) and bench_<N>_base.
+tree (shared with `make bench`) and bench_<N>_<the base's short hash>.
 
 Prints, per run, both medians and the ratio this/base of each round, and their median.
 """
@@ -41,6 +41,7 @@ SERVE = r"""
 import json, sys
 from bench import config
 import bench.run as bench
+config.VAR.mkdir(parents=True, exist_ok=True)
 if config.LOAD:
     bench.load.load(bench.log)
 targets = bench.gather_targets()
@@ -61,14 +62,16 @@ finally:
 """
 
 
-def base_tree(ref: str) -> Path:
-    """A worktree of `ref` (made once per commit), with this tree's virtualenv."""
+def base_tree(ref: str) -> tuple[Path, str]:
+    """A worktree of `ref` (made once per commit), with this tree's virtualenv, and the
+    commit's short hash."""
     sha = subprocess.run(
         ["git", "rev-parse", "--verify", f"{ref}^{{commit}}"], cwd=config.ROOT, capture_output=True, text=True
     )
     if sha.returncode != 0:
         raise SystemExit(f"bench-compare: BENCH_BASE={ref!r} is not a commit here")
-    tree = config.VAR / f"base-{sha.stdout.strip()[:12]}"
+    short = sha.stdout.strip()[:12]
+    tree = config.VAR / f"base-{short}"
     if not tree.exists():
         config.VAR.mkdir(parents=True, exist_ok=True)
         subprocess.run(
@@ -77,7 +80,7 @@ def base_tree(ref: str) -> Path:
     venv = tree / ".venv"
     if not venv.exists():
         venv.symlink_to(config.ROOT / ".venv")
-    return tree
+    return tree, short
 
 
 class Side:
@@ -128,7 +131,8 @@ def main() -> int:
     # Semicolons between names: the names hold commas themselves ("join + leave, spread").
     names = [name.strip() for name in os.environ.get("BENCH_COMPARE", DEFAULT_RUNS).split(";") if name.strip()]
     secret = os.environ.get("BENCH_SECRET_KEY") or secrets.token_urlsafe(64)
-    base = Side("base", base_tree(ref), f"{config.DATABASE}_base", config.APP_PORT + 10, secret)
+    tree, short = base_tree(ref)
+    base = Side("base", tree, f"{config.DATABASE}_{short}", config.APP_PORT + 10, secret)
     try:
         this = Side("this", config.ROOT, config.DATABASE, config.APP_PORT + 11, secret)
     except BaseException:
