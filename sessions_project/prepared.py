@@ -35,6 +35,7 @@ from django.db import DatabaseError, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Field, JSONField, Model, QuerySet
 from django.db.models.sql.compiler import SQLCompiler
+from django.db.transaction import TransactionManagementError
 
 Prepare = Callable[[Any, BaseDatabaseWrapper], Any]
 
@@ -168,6 +169,7 @@ class _CompiledInstances:
     start: int  # the model's first column in a row
     attnames: list[str]  # the model's columns, in the order they are selected
     annotations: list[tuple[str, int]]  # (attribute, position in the row)
+    for_update: bool  # a select_for_update(): only inside a transaction
 
 
 M = TypeVar("M", bound=Model)
@@ -199,11 +201,15 @@ class PreparedInstances(PreparedRows, Generic[M]):
                 start,
                 [selected[0].target.attname for selected in compiler.select[start:end]],
                 list(compiler.annotation_col_map.items()),
+                bool(queryset.query.select_for_update),
             )
         return found
 
     def instances(self, *arguments: Any, using: str = "default") -> list[M]:
         prepared = self._compiled_instances(using)
+        if prepared.for_update and connections[using].get_autocommit():
+            # As Django refuses it: outside a transaction the lock would end with the statement.
+            raise TransactionManagementError("select_for_update cannot be used outside of a transaction.")
         start, end = prepared.start, prepared.start + len(prepared.attnames)
         made: list[M] = []
         for row in self._fetch(prepared.compiled, arguments, using):

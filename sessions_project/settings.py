@@ -237,7 +237,7 @@ LIVE_SEND_TIMEOUT_SECONDS = env_int("LIVE_SEND_TIMEOUT_SECONDS", 10, 1)
 # With Redis, a write publishes its wake-ups after its commit from its own thread: it waits at
 # most this long for Redis (milliseconds), and after a failure leaves Redis alone for
 # LIVE_PUBLISH_BACKOFF_SECONDS (listeners read the log on their keep-alive tick meanwhile).
-LIVE_PUBLISH_TIMEOUT_SECONDS = env_int("LIVE_PUBLISH_TIMEOUT_MS", 50, 1) / 1000
+LIVE_PUBLISH_TIMEOUT_MS = env_int("LIVE_PUBLISH_TIMEOUT_MS", 50, 1)
 LIVE_PUBLISH_BACKOFF_SECONDS = env_int("LIVE_PUBLISH_BACKOFF_SECONDS", 5, 0)
 
 AUTH_USER_MODEL = "players_app.Player"

@@ -17,6 +17,7 @@ import pytest
 from django.db import DatabaseError, connection, transaction
 from django.db.models import F, Q
 from django.db.models import JSONField as StockJSONField
+from django.db.transaction import TransactionManagementError
 from rest_framework.renderers import JSONRenderer
 from rest_framework_simplejwt.exceptions import InvalidToken
 from rest_framework_simplejwt.tokens import AccessToken
@@ -182,6 +183,16 @@ def test_prepared_locked_read_builds_the_instance_the_queryset_builds(make_sessi
 def test_prepared_locked_read_answers_404_for_a_session_that_is_not_there():
     with transaction.atomic(), pytest.raises(NotFound):
         documents.lock_session(uid=uuid.uuid4())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_prepared_locked_read_is_refused_outside_a_transaction_as_djangos_is(make_session, host):
+    made = make_session(host)
+    with transaction.atomic():
+        documents.lock_session(made.pk)  # compiled here, inside a transaction
+
+    with pytest.raises(TransactionManagementError):
+        documents.lock_session(made.pk)
 
 
 def test_prepared_instances_refuse_a_query_that_follows_a_relation():

@@ -95,14 +95,14 @@ class _RedisPublisher:
     serializer), all of a batch's groups in one pipelined round trip. Handing them to the
     publisher thread instead cost a write a fifth of its throughput (that thread's event loop
     and Redis client took the interpreter's lock from the requests). A call waits at most
-    LIVE_PUBLISH_TIMEOUT_SECONDS; after a failure the process leaves Redis alone for
+    LIVE_PUBLISH_TIMEOUT_MS; after a failure the process leaves Redis alone for
     LIVE_PUBLISH_BACKOFF_SECONDS (listeners catch up on their tick meanwhile)."""
 
     def __init__(self, layer: Any, config: dict[str, Any]) -> None:
         import redis
 
         (host,) = config["hosts"]
-        timeout = settings.LIVE_PUBLISH_TIMEOUT_SECONDS
+        timeout = settings.LIVE_PUBLISH_TIMEOUT_MS / 1000
         self.client = redis.Redis.from_url(host, socket_timeout=timeout, socket_connect_timeout=timeout)
         self.prefix = config.get("prefix", "asgi")
         self.layer = layer
@@ -139,7 +139,7 @@ def _redis_publisher() -> _RedisPublisher | None:
 
 def publish(batch: list[SessionEvent]) -> None:
     """Wake the listeners of these (committed) events up. Never fails the request; with Redis,
-    waits for one round trip at most LIVE_PUBLISH_TIMEOUT_SECONDS long."""
+    waits for one round trip at most LIVE_PUBLISH_TIMEOUT_MS long."""
     if not batch or _nobody_listens_here():
         return
     message = {"type": WAKE, "id": max(event.id or 0 for event in batch)}
