@@ -148,8 +148,11 @@ def invite_create(*, session_id: int, actor: Actor, player_uid: Any, expires_at:
     player = documents.player_by_uid(player_uid, "player")
     _expire_stale_invites(session, now)
     invite = _invite(session, actor, player, expires_at, now, quota=True)
-    documents.session_commit(session, now=now)
-    events.record([invite_event(session, actor, EventType.INVITE_CREATED, invite, player.uid, now)])
+    documents.session_commit(
+        session,
+        now=now,
+        logged=lambda: [invite_event(session, actor, EventType.INVITE_CREATED, invite, player.uid, now)],
+    )
     return invite
 
 
@@ -218,8 +221,11 @@ def _end_pending_invite(
     invite.state = state
     invite.date_modified = now
     invite.save(update_fields=["state", "date_modified"])
-    documents.session_commit(session, now=now)
-    events.record([invite_event(session, actor, kind, invite, getattr(invite, LOCKED_PLAYER_UID), now)])
+    documents.session_commit(
+        session,
+        now=now,
+        logged=lambda: [invite_event(session, actor, kind, invite, getattr(invite, LOCKED_PLAYER_UID), now)],
+    )
     return invite
 
 

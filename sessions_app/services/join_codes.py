@@ -125,7 +125,14 @@ def _rotate(session_id: int, actor: Actor) -> GameSession:
     old = session.join_code
     while session.join_code == old:
         session.join_code = new_join_code()
-    documents.session_commit(session, now=now, fields={"join_code"}, render=False)
-    events.record_one(session, EventType.SESSION_UPDATED, actor=actor, at=now, data={"changes": {"joinCode": None}})
+    documents.session_commit(
+        session,
+        now=now,
+        fields={"join_code"},
+        render=False,
+        logged=lambda: [
+            events.event(session, EventType.SESSION_UPDATED, actor=actor, at=now, data={"changes": {"joinCode": None}})
+        ],
+    )
     documents.vouch(session, documents.locked_host_uid(session))
     return session

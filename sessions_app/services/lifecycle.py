@@ -103,9 +103,19 @@ def session_close(*, session_id: int, actor: Actor | None, close_after: int) -> 
         check_transition(session.status, S.CLOSED, "close")
         session.status = S.CLOSED
         session.closed_at = now
-        documents.session_commit(session, now=now, fields={"status", "closed_at"})
-        events.record_one(
-            session, EventType.SESSION_CLOSED, actor=actor, at=now, data={"reason": "close", "closedAt": iso(now)}
+        documents.session_commit(
+            session,
+            now=now,
+            fields={"status", "closed_at"},
+            logged=lambda: [
+                events.event(
+                    session,
+                    EventType.SESSION_CLOSED,
+                    actor=actor,
+                    at=now,
+                    data={"reason": "close", "closedAt": iso(now)},
+                )
+            ],
         )
         return session
     check_transition(session.status, S.CLOSING, "close")
@@ -114,8 +124,14 @@ def session_close(*, session_id: int, actor: Actor | None, close_after: int) -> 
         return session  # never later: nothing changes
     session.status = S.CLOSING
     session.closes_at = closes_at
-    documents.session_commit(session, now=now, fields={"status", "closes_at"})
-    events.record_one(session, EventType.SESSION_CLOSING, actor=actor, at=now, data={"closesAt": iso(closes_at)})
+    documents.session_commit(
+        session,
+        now=now,
+        fields={"status", "closes_at"},
+        logged=lambda: [
+            events.event(session, EventType.SESSION_CLOSING, actor=actor, at=now, data={"closesAt": iso(closes_at)})
+        ],
+    )
     return session
 
 

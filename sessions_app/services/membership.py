@@ -409,9 +409,12 @@ def session_move_to_team(*, session_id: int, actor: Actor, index: int, player_ui
     previous = next((t.index for t in teams if t.id == membership.team_id), None)
     membership.team = target
     membership.save(update_fields=["team"])
-    documents.session_commit(session, now=now)
     moved_uid = actor.uid if player_id == actor.id else player_uid
-    events.record(events.move_events(session, actor, [events.TeamMove(moved_uid, previous, index)], now))
+    documents.session_commit(
+        session,
+        now=now,
+        logged=lambda: events.move_events(session, actor, [events.TeamMove(moved_uid, previous, index)], now),
+    )
     return session
 
 
