@@ -256,13 +256,13 @@ def _update(instance: Model, fields: Iterable[str], connection: BaseDatabaseWrap
     meta = instance._meta
     # A field named by its attname (`host_id`) is the same field as by its name.
     chosen: list[Any] = sorted({meta.get_field(name) for name in fields}, key=lambda field: field.name)
-    key = ("update", meta.label, tuple(field.name for field in chosen), connection.alias)
-    sql = _statements.sql.get(key)
-    if sql is None:
+
+    def build(connection: BaseDatabaseWrapper) -> str:
         columns = ", ".join(f"{_column(connection, field)} = %s" for field in chosen)
-        sql = _statements.sql[key] = (
-            f"UPDATE {connection.ops.quote_name(meta.db_table)} SET {columns} WHERE {_column(connection, meta.pk)} = %s"
-        )
+        table = connection.ops.quote_name(meta.db_table)
+        return f"UPDATE {table} SET {columns} WHERE {_column(connection, meta.pk)} = %s"
+
+    sql = statement(("update", meta.label, tuple(field.name for field in chosen)), build, connection.alias)
     params = [field.get_db_prep_save(field.pre_save(instance, False), connection) for field in chosen]
     params.append(instance.pk)
     return sql, params
@@ -272,15 +272,16 @@ def _insert(instances: Sequence[Model], connection: BaseDatabaseWrapper) -> tupl
     """bulk_create's INSERT of new rows of one model, RETURNING their pks, and its parameters."""
     meta = instances[0]._meta
     fields: list[Any] = [field for field in meta.concrete_fields if field is not meta.auto_field]
-    key = ("insert", meta.label, len(instances), connection.alias)
-    sql = _statements.sql.get(key)
-    if sql is None:
+
+    def build(connection: BaseDatabaseWrapper) -> str:
         row = f"({', '.join(['%s'] * len(fields))})"
-        sql = _statements.sql[key] = (
+        return (
             f"INSERT INTO {connection.ops.quote_name(meta.db_table)}"
             f" ({', '.join(_column(connection, field) for field in fields)})"
             f" VALUES {', '.join([row] * len(instances))} RETURNING {_column(connection, meta.pk)}"
         )
+
+    sql = statement(("insert", meta.label, len(instances)), build, connection.alias)
     params = [
         field.get_db_prep_save(field.pre_save(instance, True), connection) for instance in instances for field in fields
     ]
